@@ -1,0 +1,82 @@
+"""Wiring: ports to adapters, from settings. Nothing happens at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from sqlalchemy import Engine
+
+from simrenew.config import Settings
+from simrenew.db.engine import make_engine
+from simrenew.db.uow import SqlUnitOfWorkFactory
+from simrenew.network.recording import RecordingNetworkGateway
+from simrenew.notify.dev_inbox import DevInbox
+from simrenew.notify.smtp import SmtpEmailSender
+from simrenew.ports import Clock, EmailSender
+from simrenew.providers.sandbox import SandboxGateway, SandboxProvider
+from simrenew.services.context import Context
+from simrenew.worker.relay import OutboxRelay
+
+
+class SystemClock:
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    uow: SqlUnitOfWorkFactory
+    ctx: Context
+    sandbox: SandboxGateway
+    inbox: DevInbox
+    network: RecordingNetworkGateway
+    relay: OutboxRelay
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(
+    settings: Settings | None = None, *, clock: Clock | None = None, engine: Engine | None = None
+) -> App:
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.database_url)
+    clock = clock or SystemClock(settings.tz)
+    uow = SqlUnitOfWorkFactory(engine, max_attempts=settings.outbox_max_attempts)
+    secrets = [s.get_secret_value() for s in settings.sandbox_secrets]
+    sandbox = SandboxGateway(engine, secrets, now=clock.now)
+    providers = {
+        "sandbox": SandboxProvider(
+            sandbox,
+            secrets,
+            checkout_base_url=settings.public_url,
+            tolerance_seconds=settings.callback_tolerance_seconds,
+        )
+    }
+    ctx = Context(
+        uow=uow,
+        clock=clock,
+        providers=providers,
+        brand=settings.brand,
+        official_domain=settings.official_domain,
+        order_ttl=settings.order_ttl,
+    )
+    inbox = DevInbox(engine, now=clock.now)
+    email: EmailSender = SmtpEmailSender.from_settings(settings) if settings.smtp_host else inbox
+    network = RecordingNetworkGateway(engine, now=clock.now)
+    relay = OutboxRelay(
+        ctx,
+        uow,
+        sms=inbox,
+        email=email,
+        network=network,
+        batch_size=settings.worker_batch_size,
+        lease=settings.worker_lease,
+    )
+    return App(settings, engine, uow, ctx, sandbox, inbox, network, relay)

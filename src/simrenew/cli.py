@@ -1,0 +1,342 @@
+"""The ``simrenew`` command line: operator tools and the four steps from a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from simrenew.bootstrap import App, build
+from simrenew.config import Settings
+from simrenew.db.migrate import upgrade
+from simrenew.demo.seed import run_demo
+from simrenew.domain.cards import mask_number
+from simrenew.domain.errors import DomainError, ImportInvalid
+from simrenew.domain.orders import Channel
+from simrenew.providers.sandbox import SCENARIOS
+from simrenew.services.cards import CardView, import_cards, show_card
+from simrenew.services.catalog import import_catalog
+from simrenew.services.lifecycle import sweep_lifecycle
+from simrenew.services.ordering import PlaceOrder, expire_unpaid_orders, place_order
+from simrenew.services.payments import handle_callback, recheck_payment, start_payment
+from simrenew.services.quoting import offers_for_card
+from simrenew.worker.runner import run_worker
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+catalog_app = typer.Typer(no_args_is_help=True, help="The offer catalogue.")
+cards_app = typer.Typer(no_args_is_help=True, help="Card stock.")
+card_app = typer.Typer(no_args_is_help=True, help="One card.")
+payments_app = typer.Typer(no_args_is_help=True, help="Payments.")
+app.add_typer(db_app, name="db")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(cards_app, name="cards")
+app.add_typer(card_app, name="card")
+app.add_typer(payments_app, name="payments")
+
+out = Console()
+err = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def running() -> Iterator[App]:
+    """The wired application; domain errors become a clear message and exit code 1."""
+    application = build(Settings())
+    try:
+        yield application
+    except ImportInvalid as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        for problem in exc.problems:
+            err.print(f"  {problem}")
+        raise typer.Exit(1) from None
+    except DomainError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        application.close()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]error[/red]: cannot read {path}: {exc}")
+        raise typer.Exit(2) from None
+
+
+# --- schema and imports ------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest version."""
+    with running() as application:
+        upgrade(application.engine)
+        out.print("database is at the latest schema")
+
+
+@catalog_app.command("import")
+def catalog_import(file: Annotated[Path, typer.Argument(help="catalogue YAML")]) -> None:
+    """Validate and import a catalogue file, all or nothing."""
+    text = _read(file)
+    with running() as application:
+        summary = import_catalog(application.ctx, text)
+        out.print("catalogue imported: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+
+
+@cards_app.command("import")
+def cards_import(
+    file: Annotated[Path, typer.Argument(help="card stock CSV")],
+    skip_bad: Annotated[bool, typer.Option(help="import the good rows, list the bad")] = False,
+) -> None:
+    """Import card stock. Any bad row stops the import unless --skip-bad."""
+    text = _read(file)
+    with running() as application, _progress() as progress:
+        task = progress.add_task("importing cards", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = import_cards(application.ctx, text, skip_bad=skip_bad, on_progress=advance)
+    out.print(f"{result.imported} card(s) imported")
+    if result.skipped:
+        err.print(f"{len(result.skipped)} row(s) skipped:")
+        for problem in result.skipped:
+            err.print(f"  {problem}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+# --- the four steps ----------------------------------------------------------------
+
+
+def print_card(view: CardView) -> None:
+    card = view.card
+    table = Table(title=f"card {card.iccid}", show_header=False)
+    table.add_row(
+        "number", card.primary_number + (f"  /  {card.second_number}" if card.second_number else "")
+    )
+    table.add_row("product line", f"{view.line.code} ({view.line.name.en})")
+    table.add_row("state", card.state.value)
+    table.add_row("valid until", f"{card.validity_end} 23:59:59 HKT" if card.validity_end else "-")
+    if view.days_left is not None:
+        table.add_row("days left", str(view.days_left))
+    table.add_row("balance", view.balance.display())
+    current = view.current_period
+    table.add_row(
+        "current plan", f"{current.offer_code} {current.start}..{current.end}" if current else "-"
+    )
+    queued = [p for p in view.periods if p is not current]
+    if queued:
+        table.add_row("queued", ", ".join(f"{p.offer_code} {p.start}..{p.end}" for p in queued))
+    for bucket in view.buckets:
+        unit = {"data_mb": "MB", "voice_min": "min", "sms": "SMS"}[bucket.kind.value]
+        table.add_row(
+            f"{bucket.zone} {unit}",
+            f"{bucket.left} left of {bucket.initial} (until "
+            f"{bucket.valid_until.astimezone(view.as_of.tzinfo):%Y-%m-%d %H:%M})",
+        )
+    out.print(table)
+
+
+@card_app.command("show")
+def card_show(key: Annotated[str, typer.Argument(help="number or ICCID")]) -> None:
+    """Step 1 — check: state, validity, balance and allowances left."""
+    with running() as application:
+        print_card(show_card(application.ctx, key))
+
+
+@app.command("offers")
+def offers(key: Annotated[str, typer.Argument(help="number or ICCID")]) -> None:
+    """Step 2 — choose: the offers that fit this card, with promotions applied."""
+    with running() as application:
+        card, quotes = offers_for_card(application.ctx, key)
+        table = Table(title=f"offers for {mask_number(card.primary_number)}")
+        for column in ("code", "kind", "name", "price", "promotion", "valid until after"):
+            table.add_column(column)
+        for quote in quotes:
+            price = quote.price
+            shown = price.price.display()
+            if price.discount.amount_minor:
+                shown = f"{shown} (was {price.list_price.display()})"
+            after = (
+                str(quote.validity_end_after or "-")
+                if quote.available
+                else (f"not now: {quote.refusal.message if quote.refusal else ''}")
+            )
+            table.add_row(
+                quote.offer.code,
+                quote.offer.kind.value,
+                quote.offer.name.get(card.language),
+                shown,
+                ", ".join(price.promotion_codes) or "-",
+                after,
+            )
+        out.print(table)
+
+
+@app.command("renew")
+def renew(
+    key: Annotated[str, typer.Argument(help="number or ICCID")],
+    offer: Annotated[str, typer.Argument(help="offer code (see `simrenew offers`)")],
+    promo: Annotated[str | None, typer.Option(help="coupon code")] = None,
+    pay: Annotated[str, typer.Option(help="payment provider")] = "sandbox",
+    scenario: Annotated[
+        str, typer.Option(help=f"sandbox outcome: {', '.join(SCENARIOS)}")
+    ] = "succeed",
+    channel: Annotated[Channel, typer.Option(help="sales channel")] = Channel.AGENT,
+    idempotency_key: Annotated[str | None, typer.Option(help="repeat-safe request key")] = None,
+) -> None:
+    """Steps 2-4 — order OFFER for the card, pay, and confirm."""
+    if pay == "sandbox" and scenario not in SCENARIOS:
+        err.print(f"[red]error[/red]: --scenario must be one of {', '.join(SCENARIOS)}")
+        raise typer.Exit(2)
+    with running() as application:
+        ctx = application.ctx
+        order, created = place_order(
+            ctx,
+            PlaceOrder(
+                key,
+                offer,
+                channel,
+                actor="cli:operator",
+                coupon=promo,
+                idempotency_key=idempotency_key,
+            ),
+        )
+        out.print(
+            f"order {order.id} {'placed' if created else 'already placed'}: {order.offer_code} "
+            f"{order.price.display()}"
+            + (
+                f" ({order.discount.display()} off with {', '.join(order.promotions)})"
+                if order.promotions
+                else ""
+            )
+        )
+        if order.state.value != "awaiting_payment":
+            out.print(f"order is {order.state.value}")
+        else:
+            payment = start_payment(ctx, order.id, pay, actor="cli:operator", scenario=scenario)
+            out.print(f"payment {payment.id} with {pay}: {payment.state.value}")
+            if pay == "sandbox" and payment.state.value == "pending":
+                callbacks = application.sandbox.complete(payment.id)
+                callbacks += application.sandbox.settle(payment.id)
+                for callback in callbacks:
+                    outcome = handle_callback(ctx, "sandbox", callback.headers, callback.body)
+                    out.print(f"callback {outcome.value}")
+            elif payment.state.value == "unknown":
+                out.print("provider did not answer; re-checking")
+                payment = recheck_payment(ctx, payment.id)
+                out.print(f"payment {payment.id}: {payment.state.value}")
+        stats = application.relay.drain()
+        with ctx.uow(write=False) as uow:
+            final = uow.orders.get(order.id)
+        out.print(f"order {final.id}: {final.state.value}; {stats.delivered} message(s) sent")
+
+
+@app.command("orders")
+def orders(key: Annotated[str, typer.Argument(help="number or ICCID")]) -> None:
+    """The card's orders, newest first."""
+    with running() as application:
+        view = show_card(application.ctx, key)
+        table = Table(title=f"orders for {mask_number(view.card.primary_number)}")
+        for column in ("order", "created (HKT)", "channel", "offer", "price", "state"):
+            table.add_column(column)
+        for order in view.orders:
+            table.add_row(
+                order.id,
+                f"{order.created_at.astimezone(application.settings.tz):%Y-%m-%d %H:%M}",
+                order.channel.value,
+                f"{order.offer_code} v{order.offer_version}",
+                order.price.display(),
+                order.state.value,
+            )
+        out.print(table)
+
+
+@payments_app.command("recheck")
+def payments_recheck(payment_id: str) -> None:
+    """Ask the provider about a payment that is not final."""
+    with running() as application:
+        payment = recheck_payment(application.ctx, payment_id)
+        out.print(f"payment {payment.id}: {payment.state.value}")
+
+
+@app.command("inbox")
+def inbox(
+    to: Annotated[str | None, typer.Option(help="only this recipient")] = None,
+    limit: int = 20,
+) -> None:
+    """The developer inbox: SMS and e-mail the embedded mode 'sent'."""
+    with running() as application:
+        messages = application.inbox.list(recipient=to, limit=limit)
+        if not messages:
+            out.print("the inbox is empty")
+        for message in messages:
+            when = message.created_at.astimezone(application.settings.tz)
+            subject = f" [{message.subject}]" if message.subject else ""
+            out.print(
+                f"[bold]{when:%Y-%m-%d %H:%M:%S}[/bold] {message.channel} "
+                f"→ {message.recipient}{subject}"
+            )
+            out.print(f"  {message.body}")
+
+
+@app.command("sweep")
+def sweep() -> None:
+    """Expire unpaid orders and move cards whose validity or grace has ended."""
+    with running() as application:
+        expired = expire_unpaid_orders(application.ctx)
+        result = sweep_lifecycle(application.ctx)
+        out.print(
+            f"{expired} order(s) expired, {result.to_grace} card(s) to grace, "
+            f"{result.terminated} terminated"
+        )
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option(help="deliver what is due, then stop")] = False,
+) -> None:
+    """Deliver the outbox and run the periodic sweeps until stopped (Ctrl-C)."""
+    with running() as application:
+        if once:
+            stats = application.relay.drain()
+            out.print(f"{stats.delivered} delivered, {stats.retried} to retry, {stats.dead} dead")
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        out.print(f"worker {application.relay.worker_id} running; Ctrl-C stops it")
+        run_worker(application, stop)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Seed the demo catalogue and cards, then walk the four steps for one card."""
+    started = time.perf_counter()
+    with running() as application:
+        run_demo(application, out, print_card)
+    out.print(f"demo finished in {time.perf_counter() - started:.1f} s")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,78 @@
+"""Settings: the only module that reads the environment (``SIMRENEW_*`` variables)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIMRENEW_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_VAR_DIR / 'simrenew.db'}",
+        description="SQLAlchemy URL; sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    official_domain: str = Field(
+        default="simrenew.example.hk",
+        description="The only domain messages link to, and the one every page shows.",
+    )
+    brand: str = "simrenew"
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where this instance is reached; the sandbox checkout page lives under it.",
+    )
+    time_zone: str = "Asia/Hong_Kong"
+    sandbox_secrets: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr("sandbox-dev-secret-change-me")],
+        description="Sandbox callback secrets; the first signs, all verify (rotation).",
+    )
+    callback_tolerance_seconds: int = 300
+    order_ttl_minutes: int = 30
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_sender: str = "noreply@simrenew.example.hk"
+    sms_channel: str = Field(default="dev_inbox", description="dev_inbox (more in later releases)")
+    outbox_max_attempts: int = 8
+    worker_batch_size: int = 50
+    worker_lease_seconds: int = 60
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @field_validator("sandbox_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def order_ttl(self) -> timedelta:
+        return timedelta(minutes=self.order_ttl_minutes)
+
+    @property
+    def worker_lease(self) -> timedelta:
+        return timedelta(seconds=self.worker_lease_seconds)
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

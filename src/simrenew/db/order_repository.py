@@ -1,0 +1,340 @@
+"""Orders, their fulfilment marker, payments, provider events and idempotency keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from simrenew.db import tables as t
+from simrenew.db.serialization import allowance_from_json, allowance_to_json
+from simrenew.db.upsert import insert_ignoring_duplicates
+from simrenew.domain.errors import IdempotencyKeyReused, OrderNotFound, PaymentNotFound
+from simrenew.domain.ids import new_id
+from simrenew.domain.money import Money
+from simrenew.domain.orders import Channel, Order, OrderState
+from simrenew.domain.payments import Payment, PaymentEvent, PaymentState
+from simrenew.ports import AuditRecord, IdempotencyClaim
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+# States whose money counts towards the 30-day limit: promised, taken or kept.
+_COMMITTED = (
+    OrderState.AWAITING_PAYMENT.value,
+    OrderState.PAID.value,
+    OrderState.FULFILLED.value,
+)
+
+
+def order_from_row(row: Any) -> Order:
+    currency = row.currency
+    return Order(
+        id=row.id,
+        card_id=row.card_id,
+        offer_code=row.offer_code,
+        offer_version=row.offer_version,
+        channel=Channel(row.channel),
+        actor=row.actor,
+        state=OrderState(row.state),
+        list_price=Money(row.list_price_minor, currency),
+        discount=Money(row.discount_minor, currency),
+        price=Money(row.price_minor, currency),
+        promotions=tuple(row.promotions),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        updated_at=row.updated_at,
+        idempotency_key=row.idempotency_key,
+        bonus=tuple(allowance_from_json(a) for a in row.bonus),
+    )
+
+
+def payment_from_row(row: Any) -> Payment:
+    return Payment(
+        id=row.id,
+        order_id=row.order_id,
+        provider=row.provider,
+        state=PaymentState(row.state),
+        amount=Money(row.amount_minor, row.currency),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        provider_ref=row.provider_ref,
+        failure_code=row.failure_code,
+        checkout_url=row.checkout_url,
+    )
+
+
+class SqlOrderRepository:
+    def __init__(self, connection: Connection, audit: list[AuditRecord]) -> None:
+        self._connection = connection
+        self._audit = audit
+
+    def get(self, order_id: str, *, lock: bool = False) -> Order:
+        query = select(t.orders).where(t.orders.c.id == order_id)
+        if lock:
+            query = query.with_for_update()
+        row = self._connection.execute(query).first()
+        if row is None:
+            raise OrderNotFound(key=order_id)
+        return order_from_row(row)
+
+    def add(self, order: Order, *, reason: str) -> None:
+        self._connection.execute(
+            insert(t.orders).values(
+                id=order.id,
+                card_id=order.card_id,
+                offer_code=order.offer_code,
+                offer_version=order.offer_version,
+                channel=order.channel.value,
+                actor=order.actor,
+                state=order.state.value,
+                currency=order.price.currency,
+                list_price_minor=order.list_price.amount_minor,
+                discount_minor=order.discount.amount_minor,
+                price_minor=order.price.amount_minor,
+                promotions=list(order.promotions),
+                bonus=[allowance_to_json(a) for a in order.bonus],
+                idempotency_key=order.idempotency_key,
+                created_at=order.created_at,
+                expires_at=order.expires_at,
+                updated_at=order.updated_at,
+            )
+        )
+        self._audit.append(
+            AuditRecord(
+                "order", order.id, None, order.state.value, reason, order.actor, order.created_at
+            )
+        )
+
+    def update(self, order: Order, previous: OrderState, *, reason: str, actor: str) -> None:
+        """Store ``order``'s new state; the WHERE on the previous state makes a lost race
+        an error instead of a silent overwrite."""
+        result = self._connection.execute(
+            update(t.orders)
+            .where(t.orders.c.id == order.id, t.orders.c.state == previous.value)
+            .values(state=order.state.value, updated_at=order.updated_at)
+        )
+        if result.rowcount != 1:
+            raise RuntimeError(f"order {order.id} changed under us (expected {previous.value})")
+        self._audit.append(
+            AuditRecord(
+                "order",
+                order.id,
+                previous.value,
+                order.state.value,
+                reason,
+                actor,
+                order.updated_at,
+            )
+        )
+
+    def list_for_card(self, card_id: str, limit: int = 50) -> list[Order]:
+        rows = self._connection.execute(
+            select(t.orders)
+            .where(t.orders.c.card_id == card_id)
+            .order_by(t.orders.c.created_at.desc(), t.orders.c.id.desc())
+            .limit(limit)
+        )
+        return [order_from_row(r) for r in rows]
+
+    def committed_total(self, card_id: str, since: datetime) -> int:
+        total = self._connection.scalar(
+            select(func.coalesce(func.sum(t.orders.c.price_minor), 0)).where(
+                t.orders.c.card_id == card_id,
+                t.orders.c.created_at >= since,
+                t.orders.c.state.in_(_COMMITTED),
+            )
+        )
+        return int(total or 0)
+
+    def due_for_expiry(self, now: datetime, limit: int) -> list[Order]:
+        rows = self._connection.execute(
+            select(t.orders)
+            .where(
+                t.orders.c.state == OrderState.AWAITING_PAYMENT.value,
+                t.orders.c.expires_at <= now,
+            )
+            .order_by(t.orders.c.expires_at, t.orders.c.id)
+            .limit(limit)
+        )
+        return [order_from_row(r) for r in rows]
+
+    def add_fulfilment(self, order_id: str, card_id: str, at: datetime) -> None:
+        # The primary key on order_id refuses a second fulfilment even if code failed to.
+        self._connection.execute(
+            insert(t.fulfilments).values(order_id=order_id, card_id=card_id, at=at)
+        )
+
+    def count_by_state(self) -> dict[OrderState, int]:
+        rows = self._connection.execute(
+            select(t.orders.c.state, func.count()).group_by(t.orders.c.state)
+        )
+        return {OrderState(state): count for state, count in rows}
+
+
+class SqlPaymentRepository:
+    def __init__(self, connection: Connection, audit: list[AuditRecord]) -> None:
+        self._connection = connection
+        self._audit = audit
+
+    def get(self, payment_id: str, *, lock: bool = False) -> Payment:
+        query = select(t.payments).where(t.payments.c.id == payment_id)
+        if lock:
+            query = query.with_for_update()
+        row = self._connection.execute(query).first()
+        if row is None:
+            raise PaymentNotFound(key=payment_id)
+        return payment_from_row(row)
+
+    def add(self, payment: Payment, *, actor: str) -> None:
+        self._connection.execute(
+            insert(t.payments).values(
+                id=payment.id,
+                order_id=payment.order_id,
+                provider=payment.provider,
+                state=payment.state.value,
+                amount_minor=payment.amount.amount_minor,
+                currency=payment.amount.currency,
+                provider_ref=payment.provider_ref,
+                failure_code=payment.failure_code,
+                checkout_url=payment.checkout_url,
+                created_at=payment.created_at,
+                updated_at=payment.updated_at,
+            )
+        )
+        self._audit.append(
+            AuditRecord(
+                "payment",
+                payment.id,
+                None,
+                payment.state.value,
+                "started",
+                actor,
+                payment.created_at,
+            )
+        )
+
+    def update(self, payment: Payment, previous: PaymentState, *, reason: str, actor: str) -> None:
+        result = self._connection.execute(
+            update(t.payments)
+            .where(t.payments.c.id == payment.id, t.payments.c.state == previous.value)
+            .values(
+                state=payment.state.value,
+                provider_ref=payment.provider_ref,
+                failure_code=payment.failure_code,
+                checkout_url=payment.checkout_url,
+                updated_at=payment.updated_at,
+            )
+        )
+        if result.rowcount != 1:
+            raise RuntimeError(f"payment {payment.id} changed under us (expected {previous.value})")
+        if payment.state != previous:
+            self._audit.append(
+                AuditRecord(
+                    "payment",
+                    payment.id,
+                    previous.value,
+                    payment.state.value,
+                    reason,
+                    actor,
+                    payment.updated_at,
+                )
+            )
+
+    def list_for_order(self, order_id: str) -> list[Payment]:
+        rows = self._connection.execute(
+            select(t.payments)
+            .where(t.payments.c.order_id == order_id)
+            .order_by(t.payments.c.created_at)
+        )
+        return [payment_from_row(r) for r in rows]
+
+    def list_in_states(self, states: Iterable[PaymentState], limit: int) -> list[Payment]:
+        rows = self._connection.execute(
+            select(t.payments)
+            .where(t.payments.c.state.in_([s.value for s in states]))
+            .order_by(t.payments.c.updated_at)
+            .limit(limit)
+        )
+        return [payment_from_row(r) for r in rows]
+
+    def record_event(self, event: PaymentEvent, payload: str, at: datetime) -> bool:
+        """Keep the event; False if this (provider, event id) was seen before."""
+        return insert_ignoring_duplicates(
+            self._connection,
+            t.payment_events,
+            {
+                "id": new_id("pev"),
+                "provider": event.provider,
+                "event_id": event.event_id,
+                "payment_id": event.payment_id,
+                "state": event.state.value,
+                "payload": payload,
+                "received_at": at,
+            },
+            conflict_columns=("provider", "event_id"),
+        )
+
+    def set_event_outcome(self, provider: str, event_id: str, outcome: str) -> None:
+        self._connection.execute(
+            update(t.payment_events)
+            .where(t.payment_events.c.provider == provider, t.payment_events.c.event_id == event_id)
+            .values(outcome=outcome)
+        )
+
+    def events_for(self, payment_id: str) -> list[dict[str, Any]]:
+        rows = self._connection.execute(
+            select(t.payment_events)
+            .where(t.payment_events.c.payment_id == payment_id)
+            .order_by(t.payment_events.c.received_at)
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+class SqlIdempotencyStore:
+    """Idempotency keys, kept 24 h. The primary key (scope, key) is the guard: on
+    PostgreSQL a concurrent duplicate waits on the first insert and then sees it."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def claim(self, key: str, scope: str, request_hash: str, at: datetime) -> IdempotencyClaim:
+        table = t.idempotency_keys
+        inserted = insert_ignoring_duplicates(
+            self._connection,
+            table,
+            {"scope": scope, "key": key, "request_hash": request_hash, "created_at": at},
+        )
+        if inserted:
+            return IdempotencyClaim(True, request_hash, None)
+        row = self._connection.execute(
+            select(table.c.request_hash, table.c.result_ref, table.c.created_at)
+            .where(table.c.scope == scope, table.c.key == key)
+            .with_for_update()
+        ).one()
+        if row.created_at < at - IDEMPOTENCY_TTL:
+            # Expired: the key is free again.
+            self._connection.execute(
+                update(table)
+                .where(table.c.scope == scope, table.c.key == key)
+                .values(request_hash=request_hash, result_ref=None, created_at=at)
+            )
+            return IdempotencyClaim(True, request_hash, None)
+        if row.request_hash != request_hash:
+            raise IdempotencyKeyReused(key=key)
+        return IdempotencyClaim(False, row.request_hash, row.result_ref)
+
+    def complete(self, key: str, scope: str, result_ref: str) -> None:
+        table = t.idempotency_keys
+        self._connection.execute(
+            update(table)
+            .where(table.c.scope == scope, table.c.key == key)
+            .values(result_ref=result_ref)
+        )
+
+    def purge(self, before: datetime) -> int:
+        result = self._connection.execute(
+            delete(t.idempotency_keys).where(t.idempotency_keys.c.created_at < before)
+        )
+        return result.rowcount

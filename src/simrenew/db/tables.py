@@ -1,0 +1,392 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations create it; this module
+is what the repositories query and what the drift test compares the migrations to.
+
+Invariants live in constraints, not only in code: unique idempotency keys, unique
+(provider, event id), one fulfilment per order, balance and bucket use never
+negative, one live card per number.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from simrenew.db.types import JsonText, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(48)
+
+# --- catalogue ---------------------------------------------------------------------
+
+zone_sets = Table(
+    "zone_sets",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("zones", JsonText, nullable=False),
+)
+
+product_lines = Table(
+    "product_lines",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("cooling_off_days", Integer, nullable=False),
+    Column("order_min_minor", BigInteger, nullable=False),
+    Column("order_max_minor", BigInteger, nullable=False),
+    Column("per_30_days_minor", BigInteger, nullable=False),
+    Column("names", JsonText, nullable=False),
+    Column("validity_bands", JsonText, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("currency IN ('HKD', 'CNY')", name="currency"),
+    CheckConstraint("grace_days >= 0 AND cooling_off_days >= 0", name="days"),
+)
+
+offers = Table(
+    "offers",
+    metadata,
+    Column("code", String(48), primary_key=True),
+    Column("current_version", Integer, nullable=False),
+    Column("product_line", String(32), ForeignKey("product_lines.code"), nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+offer_versions = Table(
+    "offer_versions",
+    metadata,
+    Column("code", String(48), ForeignKey("offers.code"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("product_line", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("body", JsonText, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("kind IN ('plan', 'addon', 'credit', 'validity')", name="kind"),
+    CheckConstraint("price_minor >= 0", name="price"),
+)
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("code", String(48), primary_key=True),
+    Column("body", JsonText, nullable=False),
+    Column("global_limit", Integer),
+    Column("redeemed", Integer, nullable=False, server_default="0"),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "redeemed >= 0 AND (global_limit IS NULL OR redeemed <= global_limit)", name="limit"
+    ),
+)
+
+promotion_redemptions = Table(
+    "promotion_redemptions",
+    metadata,
+    Column("promotion_code", String(48), ForeignKey("promotions.code"), primary_key=True),
+    Column("order_id", ID, primary_key=True),
+    Column("card_id", ID, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_promotion_redemptions_card", "card_id", "promotion_code"),
+)
+
+# --- cards ---------------------------------------------------------------------------
+
+cards = Table(
+    "cards",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("iccid", String(20), nullable=False, unique=True),
+    Column("eid", String(32), unique=True),
+    Column("imsi", String(15)),
+    Column("primary_number", String(16), nullable=False),
+    Column("second_number", String(16)),
+    Column("product_line", String(32), ForeignKey("product_lines.code"), nullable=False),
+    Column("form_factor", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("validity_end", Date),
+    Column("state_since", UtcDateTime),
+    Column("balance_minor", BigInteger, nullable=False, server_default="0"),
+    Column("language", String(8), nullable=False),
+    Column("email", String(254)),
+    Column("renewal_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("balance_minor >= 0", name="balance_not_negative"),
+    CheckConstraint("state IN ('in_stock', 'active', 'grace', 'terminated')", name="state"),
+    CheckConstraint("form_factor IN ('physical', 'esim')", name="form_factor"),
+    Index("ix_cards_state_validity_end", "state", "validity_end"),
+)
+
+# One row per number of a live card: a number belongs to at most one card at a time,
+# whether it is that card's primary or second number.
+card_numbers = Table(
+    "card_numbers",
+    metadata,
+    Column("number", String(16), primary_key=True),
+    Column("card_id", ID, ForeignKey("cards.id"), nullable=False, index=True),
+    Column("role", String(8), nullable=False),
+)
+
+# Numbers of terminated cards rest here until they may be issued again.
+number_pool = Table(
+    "number_pool",
+    metadata,
+    Column("number", String(16), primary_key=True),
+    Column("previous_card_id", ID, nullable=False),
+    Column("released_at", UtcDateTime, nullable=False),
+    Column("reusable_from", UtcDateTime, nullable=False),
+)
+
+validity_periods = Table(
+    "validity_periods",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("card_id", ID, ForeignKey("cards.id"), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("order_id", ID, unique=True),
+    Column("offer_code", String(48), nullable=False),
+    CheckConstraint("end_date >= start_date", name="range"),
+    Index("ix_validity_periods_card", "card_id", "end_date"),
+)
+
+buckets = Table(
+    "buckets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("card_id", ID, ForeignKey("cards.id"), nullable=False),
+    Column("zone", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("initial", BigInteger, nullable=False),
+    Column("used", BigInteger, nullable=False, server_default="0"),
+    Column("valid_from", UtcDateTime, nullable=False),
+    Column("valid_until", UtcDateTime, nullable=False),
+    Column("order_id", ID),
+    CheckConstraint("used >= 0 AND used <= initial", name="used_in_range"),
+    CheckConstraint("kind IN ('data_mb', 'voice_min', 'sms')", name="kind"),
+    Index("ix_buckets_card", "card_id", "valid_until"),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("card_id", ID, ForeignKey("cards.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("balance_after_minor", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("order_id", ID),
+    Column("at", UtcDateTime, nullable=False),
+    CheckConstraint("balance_after_minor >= 0", name="balance_not_negative"),
+    # An order moves value at most once per kind (one top-up, one refund).
+    UniqueConstraint("order_id", "kind", name="uq_ledger_entries_order_kind"),
+    Index("ix_ledger_entries_card", "card_id", "at"),
+)
+
+# Usage records from the network feed. The record id is the network's: a record fed
+# twice is counted once.
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("record_id", String(128), primary_key=True),
+    Column("card_id", ID, ForeignKey("cards.id"), nullable=False),
+    Column("zone", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("overage", BigInteger, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    CheckConstraint("amount >= 0 AND overage >= 0 AND overage <= amount", name="amounts"),
+    Index("ix_usage_records_card_at", "card_id", "at"),
+)
+
+# --- orders and payments -------------------------------------------------------------
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("card_id", ID, ForeignKey("cards.id"), nullable=False),
+    Column("offer_code", String(48), nullable=False),
+    Column("offer_version", Integer, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("actor", String(96), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("list_price_minor", BigInteger, nullable=False),
+    Column("discount_minor", BigInteger, nullable=False),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("promotions", JsonText, nullable=False),
+    # Bonus allowances promised at the quoted price; fulfilment gives exactly these.
+    Column("bonus", JsonText, nullable=False),
+    Column("idempotency_key", String(128)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "state IN ('awaiting_payment', 'paid', 'fulfilled', 'cancelled', 'expired', "
+        "'refunding', 'refunded')",
+        name="state",
+    ),
+    CheckConstraint(
+        "price_minor >= 0 AND discount_minor >= 0 AND price_minor + discount_minor = "
+        "list_price_minor",
+        name="price_adds_up",
+    ),
+    Index("ix_orders_card_created", "card_id", "created_at"),
+    Index("ix_orders_state_expires", "state", "expires_at"),
+)
+
+fulfilments = Table(
+    "fulfilments",
+    metadata,
+    # The primary key is the whole point: an order is fulfilled at most once.
+    Column("order_id", ID, ForeignKey("orders.id"), primary_key=True),
+    Column("card_id", ID, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("order_id", ID, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("provider", String(24), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("provider_ref", String(128)),
+    Column("failure_code", String(64)),
+    Column("checkout_url", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "state IN ('pending', 'unknown', 'succeeded', 'failed', 'cancelled')", name="state"
+    ),
+    Index("ix_payments_state", "state", "updated_at"),
+)
+
+payment_events = Table(
+    "payment_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("provider", String(24), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("payment_id", ID, nullable=False, index=True),
+    Column("state", String(16), nullable=False),
+    Column("outcome", String(16)),
+    Column("payload", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("provider", "event_id", name="uq_payment_events_provider_event"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("result_ref", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_idempotency_keys_created", "created_at"),
+)
+
+# --- side effects and history ---------------------------------------------------------
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("payload", JsonText, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("available_at", UtcDateTime, nullable=False),
+    Column("claimed_by", String(64)),
+    Column("lease_until", UtcDateTime),
+    Column("last_error", Text),
+    Column("delivered_at", UtcDateTime),
+    Column("dedupe_key", String(160), unique=True),
+    CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="state"),
+    Index("ix_outbox_due", "state", "available_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(24), nullable=False),
+    Column("entity_id", ID, nullable=False),
+    Column("from_state", String(20)),
+    Column("to_state", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(96), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_audit_log_entity", "entity", "entity_id", "at"),
+)
+
+# What the embedded senders "delivered": the developer inbox and the recorded network
+# commands. Unique message ids make a repeated delivery harmless.
+dev_inbox = Table(
+    "dev_inbox",
+    metadata,
+    Column("message_id", ID, primary_key=True),
+    Column("channel", String(8), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", Text),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_dev_inbox_recipient", "recipient", "created_at"),
+)
+
+network_commands = Table(
+    "network_commands",
+    metadata,
+    Column("command_id", ID, primary_key=True),
+    Column("action", String(24), nullable=False),
+    Column("iccid", String(20), nullable=False, index=True),
+    Column("payload", JsonText, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+
+# The sandbox provider's own books: it plays a remote payment service, so it keeps
+# its charges apart from ours, as a real provider would.
+sandbox_charges = Table(
+    "sandbox_charges",
+    metadata,
+    Column("payment_id", ID, primary_key=True),
+    Column("scenario", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "status IN ('open', 'processing', 'succeeded', 'failed', 'refunded')", name="status"
+    ),
+)

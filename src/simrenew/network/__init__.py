@@ -1,0 +1,1 @@
+"""Adapters for the ``NetworkGateway`` port: how provisioning commands reach the network."""

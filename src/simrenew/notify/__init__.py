@@ -1,0 +1,1 @@
+"""Adapters for the ``SmsSender`` and ``EmailSender`` ports, one module per channel."""

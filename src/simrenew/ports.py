@@ -1,0 +1,278 @@
+"""What the services need from the outside world, as Protocols.
+
+Adapters live in ``db/``, ``providers/`` and ``notify/``; ``bootstrap.py`` wires them.
+Services import this module and ``domain`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from simrenew.domain.buckets import Bucket
+from simrenew.domain.cards import Card, CardState
+from simrenew.domain.catalog import BucketKind, Catalog, Offer, ProductLine, ZoneMap
+from simrenew.domain.ledger import LedgerEntry
+from simrenew.domain.orders import Order, OrderState
+from simrenew.domain.outbox import OutboxKind, OutboxMessage, OutboxState
+from simrenew.domain.payments import Payment, PaymentEvent, PaymentState
+from simrenew.domain.promotions import Promotion
+from simrenew.domain.renewals import ValidityPeriod
+
+# --- time ---------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    @property
+    def tz(self) -> tzinfo: ...
+
+    def now(self) -> datetime: ...
+
+
+# --- persistence --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    entity: str
+    entity_id: str
+    from_state: str | None
+    to_state: str
+    reason: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """The outcome of claiming an idempotency key inside a transaction."""
+
+    fresh: bool  # True: ours to process; False: seen before
+    request_hash: str
+    result_ref: str | None  # what the first request produced (e.g. an order id)
+
+
+class CardRepository(Protocol):
+    def get(self, card_id: str, *, lock: bool = False) -> Card: ...
+    def find(self, number_or_iccid: str) -> Card | None: ...
+    def add(self, card: Card, *, at: datetime) -> None: ...
+    def add_many(self, cards: Sequence[Card], *, at: datetime) -> None: ...
+    def existing_identifiers(self, identifiers: Iterable[str]) -> set[str]: ...
+    def update(self, card: Card, *, at: datetime) -> None: ...
+    def periods(self, card_id: str) -> list[ValidityPeriod]: ...
+    def current_and_queued_periods(self, card_id: str, today: date) -> list[ValidityPeriod]: ...
+    def add_period(self, period: ValidityPeriod) -> None: ...
+    def buckets(self, card_id: str, *, valid_at: datetime | None = None) -> list[Bucket]: ...
+    def add_buckets(self, buckets: Sequence[Bucket]) -> None: ...
+    def set_bucket_use(self, changes: Sequence[tuple[str, int]]) -> None: ...
+    def extend_data_buckets(self, card_id: str, ending: datetime, until: datetime) -> None: ...
+    def record_usage(
+        self,
+        record_id: str,
+        card_id: str,
+        zone: str,
+        kind: BucketKind,
+        amount: int,
+        overage: int,
+        at: datetime,
+    ) -> bool: ...
+    def add_ledger_entry(self, entry: LedgerEntry) -> None: ...
+    def ledger(self, card_id: str) -> list[LedgerEntry]: ...
+    def due_for_grace(self, today: date, limit: int) -> list[Card]: ...
+    def due_for_termination(
+        self, product_line: str, last_day_before: date, limit: int
+    ) -> list[Card]: ...
+    def release_numbers(self, card: Card, *, at: datetime, reusable_from: datetime) -> None: ...
+    def count_by_state(self) -> dict[CardState, int]: ...
+    def redemptions_by_card(self, card_id: str, codes: Iterable[str]) -> dict[str, int]: ...
+
+
+class CatalogRepository(Protocol):
+    def zones(self) -> ZoneMap: ...
+    def product_line(self, code: str) -> ProductLine: ...
+    def product_lines(self) -> list[ProductLine]: ...
+    def offer(self, code: str, version: int | None = None) -> Offer: ...
+    def offers_for(self, product_line: str) -> list[Offer]: ...
+    def promotions(self) -> list[Promotion]: ...
+    def global_redemptions(self, codes: Iterable[str]) -> dict[str, int]: ...
+    def reserve_redemption(
+        self, promotion: Promotion, card_id: str, order_id: str, at: datetime
+    ) -> bool: ...
+    def release_redemptions(self, order_id: str) -> None: ...
+    def replace(self, catalog: Catalog, *, at: datetime) -> dict[str, int]: ...
+
+
+class OrderRepository(Protocol):
+    def get(self, order_id: str, *, lock: bool = False) -> Order: ...
+    def add(self, order: Order, *, reason: str) -> None: ...
+    def update(self, order: Order, previous: OrderState, *, reason: str, actor: str) -> None: ...
+    def list_for_card(self, card_id: str, limit: int = 50) -> list[Order]: ...
+    def committed_total(self, card_id: str, since: datetime) -> int: ...
+    def due_for_expiry(self, now: datetime, limit: int) -> list[Order]: ...
+    def add_fulfilment(self, order_id: str, card_id: str, at: datetime) -> None: ...
+    def count_by_state(self) -> dict[OrderState, int]: ...
+
+
+class PaymentRepository(Protocol):
+    def get(self, payment_id: str, *, lock: bool = False) -> Payment: ...
+    def add(self, payment: Payment, *, actor: str) -> None: ...
+    def update(
+        self, payment: Payment, previous: PaymentState, *, reason: str, actor: str
+    ) -> None: ...
+    def list_for_order(self, order_id: str) -> list[Payment]: ...
+    def list_in_states(self, states: Iterable[PaymentState], limit: int) -> list[Payment]: ...
+    def record_event(self, event: PaymentEvent, payload: str, at: datetime) -> bool: ...
+    def set_event_outcome(self, provider: str, event_id: str, outcome: str) -> None: ...
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, key: str, scope: str, request_hash: str, at: datetime) -> IdempotencyClaim: ...
+    def complete(self, key: str, scope: str, result_ref: str) -> None: ...
+    def purge(self, before: datetime) -> int: ...
+
+
+class OutboxRepository(Protocol):
+    def add(
+        self,
+        kind: OutboxKind,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime,
+        available_at: datetime | None = None,
+        dedupe_key: str | None = None,
+    ) -> str: ...
+    def claim(
+        self, *, now: datetime, lease_until: datetime, worker: str, limit: int
+    ) -> list[OutboxMessage]: ...
+    def mark_delivered(self, message_id: str, worker: str, at: datetime) -> None: ...
+    def mark_failed(
+        self, message_id: str, worker: str, *, error: str, retry_at: datetime | None
+    ) -> OutboxState: ...
+    def list(self, *, state: str | None = None, limit: int = 50) -> list[OutboxMessage]: ...
+    def retry_dead(self, message_id: str | None, at: datetime) -> int: ...
+    def counts(self) -> dict[str, int]: ...
+
+
+class AuditLog(Protocol):
+    def record(self, record: AuditRecord) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. ``with uow:`` begins it (write transactions take their locks
+    at once); leaving the block without ``commit()`` rolls back."""
+
+    @property
+    def cards(self) -> CardRepository: ...
+    @property
+    def catalog(self) -> CatalogRepository: ...
+    @property
+    def orders(self) -> OrderRepository: ...
+    @property
+    def payments(self) -> PaymentRepository: ...
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
+    @property
+    def audit(self) -> AuditLog: ...
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+# --- payment providers --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRequest:
+    payment_id: str
+    order_id: str
+    amount_minor: int
+    currency: str
+    description: str
+    language: str
+    return_url: str
+    scenario: str | None = None  # sandbox only: which outcome to simulate
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderResult:
+    """What a provider said about a payment, in our terms; SDK types never leave
+    ``providers/``."""
+
+    state: PaymentState
+    provider_ref: str | None = None
+    checkout_url: str | None = None
+    failure_code: str | None = None
+    amount_minor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    succeeded: bool
+    provider_ref: str | None = None
+    failure_code: str | None = None
+
+
+class ProviderError(Exception):
+    """The provider could not be asked or did not answer; the outcome is unknown."""
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_payment(self, request: PaymentRequest) -> ProviderResult: ...
+    def fetch_status(self, payment_id: str, provider_ref: str | None) -> ProviderResult: ...
+    def refund(
+        self, payment_id: str, provider_ref: str | None, amount_minor: int, currency: str
+    ) -> RefundResult: ...
+    def parse_callback(
+        self, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> PaymentEvent: ...
+
+
+# --- notifications and the network -------------------------------------------------
+
+
+class SmsSender(Protocol):
+    def send_sms(self, to: str, text: str, *, message_id: str) -> None: ...
+
+
+class EmailSender(Protocol):
+    def send_email(self, to: str, subject: str, text: str, *, message_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkCommand:
+    command_id: str
+    action: str
+    iccid: str
+    imsi: str | None
+    numbers: tuple[str, ...]
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class NetworkGateway(Protocol):
+    def send(self, command: NetworkCommand) -> None: ...
+
+
+class DeliveryError(Exception):
+    """A channel failed to deliver; the outbox retries with backoff."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help (e.g. the address is rejected): dead-letter at once."""

@@ -1,0 +1,289 @@
+"""The sandbox provider: the embedded default, shaped like a hosted-checkout provider.
+
+It plays both sides so that simrenew can be tried and tested with no account
+anywhere:
+
+- ``SandboxProvider`` is our adapter, like any other provider module: it starts a
+  payment (a checkout URL), asks for its status, refunds, and verifies callbacks.
+- ``SandboxGateway`` is the "remote" service: it keeps its own charges (in the
+  ``sandbox_charges`` table, apart from ours), and when the buyer acts on the
+  checkout page it produces signed callbacks, as a real provider would POST them.
+
+Callbacks are signed like Stripe's: header ``Sandbox-Signature: t=<unix>,v1=<hex>``
+with ``HMAC-SHA256(secret, "<t>.<body>")``. Several ``v1`` values may be sent and
+several secrets accepted, so a secret can be rotated without dropping callbacks;
+a timestamp more than ``tolerance`` seconds away is refused (replays).
+
+Scenarios (chosen when the payment starts; the default is ``succeed``):
+
+``succeed``               the buyer pays: ``payment.succeeded``
+``decline``               the card is declined: ``payment.failed`` (card_declined)
+``pending_then_succeed``  ``payment.processing`` first, ``payment.succeeded`` on settle
+``unknown``               the start call times out *after* charging: our side records
+                          ``unknown``; a status re-check finds it succeeded
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, insert, select, update
+
+from simrenew.db import tables as t
+from simrenew.domain.errors import SignatureInvalid
+from simrenew.domain.ids import new_id
+from simrenew.domain.money import Money
+from simrenew.domain.payments import PaymentEvent, PaymentState
+from simrenew.ports import PaymentRequest, ProviderError, ProviderResult, RefundResult
+
+NAME = "sandbox"
+SIGNATURE_HEADER = "Sandbox-Signature"
+SCENARIOS = ("succeed", "decline", "pending_then_succeed", "unknown")
+
+_EVENT_STATES = {
+    "payment.succeeded": PaymentState.SUCCEEDED,
+    "payment.failed": PaymentState.FAILED,
+    "payment.processing": PaymentState.PENDING,
+}
+_STATUS_STATES = {
+    "open": PaymentState.PENDING,
+    "processing": PaymentState.PENDING,
+    "succeeded": PaymentState.SUCCEEDED,
+    "refunded": PaymentState.SUCCEEDED,
+    "failed": PaymentState.FAILED,
+}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signature_header(secrets: Sequence[str], timestamp: int, body: bytes) -> str:
+    return ",".join([f"t={timestamp}", *(f"v1={sign(s, timestamp, body)}" for s in secrets)])
+
+
+def verify(
+    header: str | None, body: bytes, secrets: Sequence[str], *, now: datetime, tolerance: int
+) -> None:
+    """Raise ``SignatureInvalid`` unless ``header`` signs ``body`` with one of ``secrets``
+    at a time within ``tolerance`` seconds of ``now``."""
+    if not header:
+        raise SignatureInvalid(reason="missing signature")
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise SignatureInvalid(reason="malformed signature header")
+    if abs(now.timestamp() - timestamp) > tolerance:
+        raise SignatureInvalid(reason="timestamp outside tolerance")
+    expected = [sign(secret, timestamp, body) for secret in secrets]
+    # compare_digest against every pair: no early exit that would leak timing.
+    matched = False
+    for candidate in signatures:
+        for good in expected:
+            matched |= hmac.compare_digest(candidate, good)
+    if not matched:
+        raise SignatureInvalid(reason="signature does not match")
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """A callback as the provider would POST it."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+class SandboxGateway:
+    """The remote side: the sandbox's own charges and its signed callbacks."""
+
+    def __init__(
+        self, engine: Engine, secrets: Sequence[str], *, now: Callable[[], datetime] = _utc_now
+    ) -> None:
+        if not secrets:
+            raise ValueError("the sandbox needs at least one signing secret")
+        self._engine = engine
+        self._secrets = list(secrets)
+        self._now = now
+
+    def open_charge(self, request: PaymentRequest, scenario: str, status: str) -> None:
+        now = self._now()
+        with self._engine.begin() as connection:
+            connection.execute(
+                insert(t.sandbox_charges).values(
+                    payment_id=request.payment_id,
+                    scenario=scenario,
+                    status=status,
+                    amount_minor=request.amount_minor,
+                    currency=request.currency,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    def charge(self, payment_id: str) -> Mapping[str, object] | None:
+        with self._engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
+            row = connection.execute(
+                select(t.sandbox_charges).where(t.sandbox_charges.c.payment_id == payment_id)
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    def _set_status(self, payment_id: str, status: str) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(t.sandbox_charges)
+                .where(t.sandbox_charges.c.payment_id == payment_id)
+                .values(status=status, updated_at=self._now())
+            )
+
+    def complete(self, payment_id: str, *, action: str | None = None) -> list[Callback]:
+        """The buyer acts on the checkout page: ``pay`` or ``decline`` (default: what
+        the scenario says). Returns the callbacks the provider sends."""
+        charge = self.charge(payment_id)
+        if charge is None:
+            raise ProviderError(f"sandbox: no checkout for {payment_id}")
+        scenario = str(charge["scenario"])
+        if charge["status"] not in ("open",):
+            return []  # already decided; the page shows the outcome
+        chosen = action or ("decline" if scenario == "decline" else "pay")
+        if chosen == "decline":
+            self._set_status(payment_id, "failed")
+            return [self._callback(charge, "payment.failed", failure_code="card_declined")]
+        if scenario == "pending_then_succeed":
+            self._set_status(payment_id, "processing")
+            return [self._callback(charge, "payment.processing")]
+        self._set_status(payment_id, "succeeded")
+        return [self._callback(charge, "payment.succeeded")]
+
+    def settle(self, payment_id: str) -> list[Callback]:
+        """A processing payment clears (the second half of ``pending_then_succeed``)."""
+        charge = self.charge(payment_id)
+        if charge is None or charge["status"] != "processing":
+            return []
+        self._set_status(payment_id, "succeeded")
+        return [self._callback(charge, "payment.succeeded")]
+
+    def refund(self, payment_id: str) -> bool:
+        charge = self.charge(payment_id)
+        if charge is None or charge["status"] not in ("succeeded", "refunded"):
+            return False
+        self._set_status(payment_id, "refunded")
+        return True
+
+    def _callback(
+        self, charge: Mapping[str, object], event_type: str, *, failure_code: str | None = None
+    ) -> Callback:
+        now = self._now()
+        body = json.dumps(
+            {
+                "id": new_id("evt"),
+                "type": event_type,
+                "created": int(now.timestamp()),
+                "data": {
+                    "payment_id": charge["payment_id"],
+                    "provider_ref": f"sbx_{charge['payment_id']}",
+                    "amount_minor": charge["amount_minor"],
+                    "currency": charge["currency"],
+                    "failure_code": failure_code,
+                },
+            },
+            separators=(",", ":"),
+        ).encode()
+        header = signature_header(self._secrets[:1], int(now.timestamp()), body)
+        return Callback({SIGNATURE_HEADER: header, "Content-Type": "application/json"}, body)
+
+
+class SandboxProvider:
+    """Our adapter for the sandbox, the same shape as every real provider module."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        gateway: SandboxGateway,
+        secrets: Sequence[str],
+        *,
+        checkout_base_url: str,
+        tolerance_seconds: int = 300,
+    ) -> None:
+        self._gateway = gateway
+        self._secrets = list(secrets)
+        self._base = checkout_base_url.rstrip("/")
+        self._tolerance = tolerance_seconds
+
+    def checkout_url(self, payment_id: str) -> str:
+        return f"{self._base}/sandbox/checkout/{payment_id}"
+
+    def create_payment(self, request: PaymentRequest) -> ProviderResult:
+        scenario = request.scenario or "succeed"
+        if scenario not in SCENARIOS:
+            raise ValueError(
+                f"unknown sandbox scenario {scenario!r}; one of {', '.join(SCENARIOS)}"
+            )
+        if scenario == "unknown":
+            # The charge goes through at the provider, and then the answer is lost.
+            self._gateway.open_charge(request, scenario, "succeeded")
+            raise ProviderError("sandbox: simulated time-out after the charge was taken")
+        self._gateway.open_charge(request, scenario, "open")
+        return ProviderResult(
+            PaymentState.PENDING,
+            provider_ref=f"sbx_{request.payment_id}",
+            checkout_url=self.checkout_url(request.payment_id),
+        )
+
+    def fetch_status(self, payment_id: str, provider_ref: str | None) -> ProviderResult:
+        charge = self._gateway.charge(payment_id)
+        if charge is None:
+            # Never reached the provider: nothing can have been charged.
+            return ProviderResult(PaymentState.FAILED, failure_code="not_found_at_provider")
+        return ProviderResult(
+            _STATUS_STATES[str(charge["status"])],
+            provider_ref=f"sbx_{payment_id}",
+            amount_minor=int(str(charge["amount_minor"])),
+        )
+
+    def refund(
+        self, payment_id: str, provider_ref: str | None, amount_minor: int, currency: str
+    ) -> RefundResult:
+        if self._gateway.refund(payment_id):
+            return RefundResult(True, provider_ref=f"sbxr_{payment_id}")
+        return RefundResult(False, failure_code="not_refundable")
+
+    def parse_callback(
+        self, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> PaymentEvent:
+        header = next(
+            (v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None
+        )
+        verify(header, body, self._secrets, now=now, tolerance=self._tolerance)
+        try:
+            payload = json.loads(body)
+            data = payload["data"]
+            state = _EVENT_STATES[payload["type"]]
+            return PaymentEvent(
+                provider=NAME,
+                event_id=str(payload["id"]),
+                payment_id=str(data["payment_id"]),
+                state=state,
+                occurred_at=datetime.fromtimestamp(int(payload["created"]), UTC),
+                amount=Money(int(data["amount_minor"]), str(data["currency"])),
+                provider_ref=data.get("provider_ref"),
+                failure_code=data.get("failure_code"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SignatureInvalid(reason="signed body is not a sandbox event") from exc

@@ -1,0 +1,27 @@
+"""What every use case is given: the unit-of-work factory, the clock, the payment
+providers and the operator's policy. Built by ``simrenew.bootstrap``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from simrenew.domain.errors import ProviderUnavailable
+from simrenew.ports import Clock, PaymentProvider, UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class Context:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    providers: Mapping[str, PaymentProvider] = field(default_factory=dict)
+    brand: str = "simrenew"
+    official_domain: str = "simrenew.example.hk"
+    order_ttl: timedelta = timedelta(minutes=30)
+
+    def provider(self, name: str) -> PaymentProvider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise ProviderUnavailable(provider=name, reason="not configured") from None

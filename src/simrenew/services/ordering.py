@@ -1,0 +1,159 @@
+"""Placing, cancelling and expiring orders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from simrenew.domain.errors import (
+    IdempotencyInProgress,
+    IllegalTransition,
+    OrderLimitExceeded,
+    PromotionNotApplicable,
+)
+from simrenew.domain.ids import new_id
+from simrenew.domain.money import Money
+from simrenew.domain.orders import Channel, Order, OrderState
+from simrenew.services.context import Context
+from simrenew.services.fulfilment import fulfil_paid_order
+from simrenew.services.lookup import find_card, normalize_card_key
+from simrenew.services.quoting import quote_for_card
+
+LIMIT_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    card_key: str  # number or ICCID, as typed
+    offer_code: str
+    channel: Channel
+    actor: str
+    coupon: str | None = None
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What makes two requests "the same" for an idempotency key."""
+        canonical = json.dumps(
+            [
+                normalize_card_key(self.card_key),
+                self.offer_code,
+                (self.coupon or "").upper(),
+                self.channel.value,
+            ],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def place_order(ctx: Context, command: PlaceOrder) -> tuple[Order, bool]:
+    """Create an order awaiting payment at the quoted price; returns ``(order, created)``.
+
+    With an idempotency key, a repeat of the same request returns the first order
+    (``created`` False) and the same key with a different request raises
+    ``IdempotencyKeyReused``. Refuses, before any money moves, what the renewal rules
+    or the product line's limits refuse: ``CardNotRenewable``, ``QueueLimitExceeded``,
+    ``OfferNotAvailable``, ``OrderLimitExceeded``, ``CouponInvalid``,
+    ``PromotionNotApplicable``. A price of zero (a full promotion) fulfils at once.
+    """
+    now = ctx.clock.now()
+    scope = f"order:{command.actor}"
+    with ctx.uow() as uow:
+        if command.idempotency_key:
+            claim = uow.idempotency.claim(
+                command.idempotency_key, scope, command.fingerprint(), now
+            )
+            if not claim.fresh:
+                if claim.result_ref is None:
+                    raise IdempotencyInProgress(key=command.idempotency_key)
+                return uow.orders.get(claim.result_ref), False
+
+        found = find_card(uow, command.card_key)
+        card = uow.cards.get(found.id, lock=True)
+        line = uow.catalog.product_line(card.product_line)
+        offer = uow.catalog.offer(command.offer_code)
+        quoted = quote_for_card(uow, ctx, card, line, offer, coupon=command.coupon)
+        if quoted.refusal is not None:
+            raise quoted.refusal
+        price = quoted.price.price
+
+        limits = line.limits
+        if price.amount_minor and not limits.minimum <= price <= limits.maximum:
+            raise OrderLimitExceeded(
+                reason=f"An order must be between {limits.minimum} and {limits.maximum}; "
+                f"this one is {price}."
+            )
+        spent = Money(uow.orders.committed_total(card.id, now - LIMIT_WINDOW), price.currency)
+        if spent + price > limits.per_30_days:
+            raise OrderLimitExceeded(
+                reason=f"This number has {spent} of orders in the last 30 days; adding {price} "
+                f"would pass the limit of {limits.per_30_days}."
+            )
+
+        order = Order(
+            id=new_id("ord"),
+            card_id=card.id,
+            offer_code=offer.code,
+            offer_version=offer.version,
+            channel=command.channel,
+            actor=command.actor,
+            state=OrderState.AWAITING_PAYMENT,
+            list_price=quoted.price.list_price,
+            discount=quoted.price.discount,
+            price=price,
+            promotions=quoted.price.promotion_codes,
+            created_at=now,
+            expires_at=now + ctx.order_ttl,
+            updated_at=now,
+            idempotency_key=command.idempotency_key,
+            bonus=quoted.price.bonus,
+        )
+        uow.orders.add(order, reason=f"placed via {command.channel.value}")
+        for promotion in quoted.price.promotions:
+            if not uow.catalog.reserve_redemption(promotion, card.id, order.id, now):
+                raise PromotionNotApplicable(promotion=promotion.code, reason="fully redeemed")
+        if command.idempotency_key:
+            uow.idempotency.complete(command.idempotency_key, scope, order.id)
+        if price.is_zero():
+            paid = order.move_to(OrderState.PAID, now)
+            uow.orders.update(paid, order.state, reason="nothing to pay", actor=command.actor)
+            order = fulfil_paid_order(uow, ctx, paid, now=now)
+        uow.commit()
+        return order, True
+
+
+def cancel_order(ctx: Context, order_id: str, *, actor: str) -> Order:
+    """Cancel an unpaid order. Raises ``IllegalTransition`` once it is paid; a payment
+    that still succeeds afterwards is refunded."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = uow.orders.get(order_id, lock=True)
+        if order.state is OrderState.CANCELLED:
+            return order
+        cancelled = order.move_to(OrderState.CANCELLED, now)
+        uow.orders.update(cancelled, order.state, reason="cancelled by buyer", actor=actor)
+        uow.catalog.release_redemptions(order.id)
+        uow.commit()
+        return cancelled
+
+
+def expire_unpaid_orders(ctx: Context, *, batch: int = 500) -> int:
+    """Expire orders left unpaid past their deadline; returns how many."""
+    now = ctx.clock.now()
+    expired = 0
+    while True:
+        with ctx.uow() as uow:
+            due = uow.orders.due_for_expiry(now, batch)
+            for candidate in due:
+                order = uow.orders.get(candidate.id, lock=True)
+                try:
+                    done = order.move_to(OrderState.EXPIRED, now)
+                except IllegalTransition:
+                    continue  # paid or cancelled meanwhile
+                uow.orders.update(done, order.state, reason="unpaid in time", actor="system:expiry")
+                uow.catalog.release_redemptions(order.id)
+                expired += 1
+            uow.commit()
+        if len(due) < batch:
+            return expired

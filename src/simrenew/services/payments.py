@@ -1,0 +1,241 @@
+"""Pay: start a payment with a provider and apply what providers say about it.
+
+No database lock is held while a provider is called: the payment is saved as
+``pending`` and committed, the provider is called, and its answer is recorded in a
+new transaction, re-reading the payment in case a callback got there first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from simrenew.domain.errors import Conflict, PaymentMismatch
+from simrenew.domain.ids import new_id
+from simrenew.domain.messages import MessageKind
+from simrenew.domain.orders import OrderState
+from simrenew.domain.payments import EventOutcome, Payment, PaymentEvent, PaymentState
+from simrenew.ports import AuditRecord, PaymentRequest, ProviderError, ProviderResult, UnitOfWork
+from simrenew.services.context import Context
+from simrenew.services.fulfilment import enqueue_refund, fulfil_paid_order, refund_order
+from simrenew.services.notifications import enqueue_message
+
+
+class OrderNotPayable(Conflict):
+    code = "order_not_payable"
+    template = "Order {order} is {state} and cannot be paid."
+
+
+def start_payment(
+    ctx: Context,
+    order_id: str,
+    provider_name: str,
+    *,
+    actor: str,
+    return_url: str = "",
+    scenario: str | None = None,
+) -> Payment:
+    """Start paying ``order_id`` with ``provider_name``; returns the payment, with a
+    checkout URL for hosted pages. Raises ``OrderNotPayable`` unless the order awaits
+    payment, ``ProviderUnavailable`` for an unknown provider. A provider that cannot
+    be reached leaves the payment ``unknown``, never ``failed``: it may have charged.
+    """
+    provider = ctx.provider(provider_name)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = uow.orders.get(order_id, lock=True)
+        if order.state is not OrderState.AWAITING_PAYMENT:
+            raise OrderNotPayable(order=order.id, state=order.state.value)
+        card = uow.cards.get(order.card_id)
+        payment = Payment(
+            id=new_id("pay"),
+            order_id=order.id,
+            provider=provider.name,
+            state=PaymentState.PENDING,
+            amount=order.price,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.payments.add(payment, actor=actor)
+        uow.commit()
+
+    request = PaymentRequest(
+        payment_id=payment.id,
+        order_id=order.id,
+        amount_minor=order.price.amount_minor,
+        currency=order.price.currency,
+        description=f"{order.offer_code} {order.id}",
+        language=card.language,
+        return_url=return_url,
+        scenario=scenario,
+    )
+    try:
+        result = provider.create_payment(request)
+    except ProviderError as exc:
+        result = ProviderResult(PaymentState.UNKNOWN, failure_code=f"provider_error: {exc}"[:64])
+
+    if (
+        result.state is PaymentState.PENDING
+        and result.provider_ref in (None, payment.provider_ref)
+        and result.checkout_url in (None, payment.checkout_url)
+    ):
+        return payment
+    return record_provider_result(ctx, payment.id, result, reason="provider answered start")
+
+
+def record_provider_result(
+    ctx: Context, payment_id: str, result: ProviderResult, *, reason: str
+) -> Payment:
+    """Store what a provider answered (on start or on a re-check) in its own transaction."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        payment = uow.payments.get(payment_id, lock=True)
+        updated = replace(
+            payment,
+            provider_ref=result.provider_ref or payment.provider_ref,
+            checkout_url=result.checkout_url or payment.checkout_url,
+        )
+        if result.state is not payment.state and PaymentState.allowed(payment.state, result.state):
+            _move_payment(
+                uow,
+                ctx,
+                payment,
+                updated,
+                result.state,
+                result.failure_code,
+                reason=reason,
+                actor=f"provider:{payment.provider}",
+            )
+        elif updated != payment:
+            uow.payments.update(
+                replace(updated, updated_at=now), payment.state, reason=reason, actor="system"
+            )
+        uow.commit()
+        return uow.payments.get(payment_id)
+
+
+def apply_payment_event(ctx: Context, event: PaymentEvent, *, payload: str) -> EventOutcome:
+    """Apply a verified provider event, exactly once.
+
+    Replays (same provider event id) are ``DUPLICATE``; an event that would move the
+    payment backwards or out of a final state is kept but ``STALE``; an amount that
+    differs from the payment is ``MISMATCH`` and changes nothing. A success fulfils
+    the order in the same transaction.
+    """
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        if not uow.payments.record_event(event, payload, now):
+            return EventOutcome.DUPLICATE
+        payment = uow.payments.get(event.payment_id, lock=True)
+        if event.amount is not None and event.amount != payment.amount:
+            outcome = EventOutcome.MISMATCH
+            mismatch = PaymentMismatch(
+                payment=payment.id,
+                reported=event.amount.display(),
+                expected=payment.amount.display(),
+            )
+            # Kept for manual review; the payment does not move on a wrong amount.
+            uow.audit.record(
+                AuditRecord(
+                    "payment",
+                    payment.id,
+                    payment.state.value,
+                    payment.state.value,
+                    f"flagged: {mismatch.message}",
+                    f"provider:{event.provider}",
+                    now,
+                )
+            )
+        elif event.state is payment.state or not PaymentState.allowed(payment.state, event.state):
+            outcome = EventOutcome.STALE
+        else:
+            updated = replace(payment, provider_ref=event.provider_ref or payment.provider_ref)
+            _move_payment(
+                uow,
+                ctx,
+                payment,
+                updated,
+                event.state,
+                event.failure_code,
+                reason=f"event {event.event_id}",
+                actor=f"provider:{event.provider}",
+            )
+            outcome = EventOutcome.APPLIED
+        uow.payments.set_event_outcome(event.provider, event.event_id, outcome.value)
+        uow.commit()
+        return outcome
+
+
+def handle_callback(
+    ctx: Context, provider_name: str, headers: Mapping[str, str], body: bytes
+) -> EventOutcome:
+    """A provider's callback as it arrived: verified by the provider module first
+    (raises ``SignatureInvalid``), then applied."""
+    provider = ctx.provider(provider_name)
+    event = provider.parse_callback(headers, body, ctx.clock.now())
+    return apply_payment_event(ctx, event, payload=body.decode("utf-8", errors="replace"))
+
+
+def recheck_payment(ctx: Context, payment_id: str) -> Payment:
+    """Ask the provider about a payment that is not final and record the answer."""
+    with ctx.uow(write=False) as uow:
+        payment = uow.payments.get(payment_id)
+    if payment.state.is_final:
+        return payment
+    provider = ctx.provider(payment.provider)
+    try:
+        result = provider.fetch_status(payment.id, payment.provider_ref)
+    except ProviderError:
+        return payment
+    return record_provider_result(ctx, payment.id, result, reason="re-checked with provider")
+
+
+def _move_payment(
+    uow: UnitOfWork,
+    ctx: Context,
+    before: Payment,
+    updated: Payment,
+    target: PaymentState,
+    failure_code: str | None,
+    *,
+    reason: str,
+    actor: str,
+) -> None:
+    now = ctx.clock.now()
+    moved = updated.move_to(target, now, failure_code)
+    uow.payments.update(moved, before.state, reason=reason, actor=actor)
+    if target is PaymentState.SUCCEEDED:
+        _on_success(uow, ctx, moved)
+    elif target is PaymentState.FAILED:
+        order = uow.orders.get(moved.order_id)
+        if order.state is OrderState.AWAITING_PAYMENT:
+            card = uow.cards.get(order.card_id)
+            enqueue_message(
+                uow,
+                ctx,
+                card,
+                MessageKind.PAYMENT_FAILED,
+                at=now,
+                dedupe=moved.id,
+                number=card.primary_number,
+                order=order.id,
+            )
+
+
+def _on_success(uow: UnitOfWork, ctx: Context, payment: Payment) -> None:
+    now = ctx.clock.now()
+    order = uow.orders.get(payment.order_id, lock=True)
+    if order.state in (OrderState.AWAITING_PAYMENT, OrderState.EXPIRED, OrderState.CANCELLED):
+        paid = order.move_to(OrderState.PAID, now)
+        uow.orders.update(
+            paid, order.state, reason=f"payment {payment.id}", actor="system:payments"
+        )
+        if order.state is OrderState.CANCELLED:
+            card = uow.cards.get(order.card_id)
+            refund_order(uow, ctx, paid, card, reason_code="order_cancelled", now=now)
+        else:
+            fulfil_paid_order(uow, ctx, paid, now=now)
+    else:
+        # The order was already paid by another payment (two checkout pages, a retry
+        # that both went through): this money is not owed, give it back.
+        enqueue_refund(uow, payment.id, order.id, "duplicate_payment", now=now)

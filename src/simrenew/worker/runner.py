@@ -1,0 +1,44 @@
+"""The worker loop: deliver the outbox continuously, run the sweeps every minute."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from simrenew.services.lifecycle import sweep_lifecycle
+from simrenew.services.ordering import expire_unpaid_orders
+
+if TYPE_CHECKING:
+    from simrenew.bootstrap import App
+
+log = logging.getLogger(__name__)
+SWEEP_EVERY_SECONDS = 60.0
+
+
+def run_worker(app: App, stop: threading.Event) -> None:
+    """Run until ``stop`` is set. Any number of workers may run side by side: the
+    outbox is claimed with SKIP LOCKED under a lease, and the sweeps are idempotent."""
+    poll = app.settings.worker_poll_seconds
+    next_sweep = 0.0
+    while not stop.is_set():
+        busy = False
+        try:
+            stats = app.relay.run_once()
+            busy = bool(stats.delivered or stats.retried or stats.dead)
+            if time.monotonic() >= next_sweep:
+                expired = expire_unpaid_orders(app.ctx)
+                result = sweep_lifecycle(app.ctx)
+                if expired or result.to_grace or result.terminated:
+                    log.info(
+                        "sweep: %d orders expired, %d cards to grace, %d terminated",
+                        expired,
+                        result.to_grace,
+                        result.terminated,
+                    )
+                next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+        except Exception:  # the loop must survive a bad moment (database restart, ...)
+            log.exception("worker iteration failed; retrying")
+        if not busy:
+            stop.wait(poll)
