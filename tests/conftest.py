@@ -18,9 +18,11 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from simrenew.bootstrap import App
 from simrenew.db import tables
 from simrenew.db.engine import make_engine
 from simrenew.db.migrate import upgrade
+from tests.support import FixedClock
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get("SIMRENEW_TEST_POSTGRES_URL", DEFAULT_PG)
@@ -110,3 +112,29 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def app(engine: Engine, clock: FixedClock) -> Iterator[App]:
+    """The wired application on a fresh database, with the demo catalogue and demo
+    cards (all in stock) loaded, and time standing still at ``tests.support.START``."""
+    from simrenew.bootstrap import build
+    from simrenew.config import Settings
+    from simrenew.demo.seed import demo_text
+    from simrenew.services.cards import import_cards
+    from simrenew.services.catalog import import_catalog
+
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        sandbox_secrets=["test-secret-new", "test-secret-old"],
+        smtp_host=None,
+    )
+    application = build(settings, clock=clock, engine=engine)
+    import_catalog(application.ctx, demo_text("catalog.yaml"))
+    import_cards(application.ctx, demo_text("cards.csv"))
+    yield application

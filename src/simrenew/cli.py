@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -55,12 +56,12 @@ def running() -> Iterator[App]:
     try:
         yield application
     except ImportInvalid as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        err.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}")
         for problem in exc.problems:
-            err.print(f"  {problem}")
+            err.print(f"  {escape(str(problem))}")
         raise typer.Exit(1) from None
     except DomainError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        err.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}")
         raise typer.Exit(1) from None
     finally:
         application.close()
@@ -70,7 +71,7 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"[red]error[/red]: cannot read {path}: {exc}")
+        err.print(f"[red]error[/red]: cannot read {escape(str(path))}: {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -112,7 +113,7 @@ def cards_import(
     if result.skipped:
         err.print(f"{len(result.skipped)} row(s) skipped:")
         for problem in result.skipped:
-            err.print(f"  {problem}")
+            err.print(f"  {escape(str(problem))}")
 
 
 def _progress() -> Progress:

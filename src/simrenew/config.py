@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     worker_batch_size: int = 50
     worker_lease_seconds: int = 60
-    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_poll_ms: int = Field(default=1000, gt=0, description="idle wait between outbox polls")
 
     @field_validator("time_zone")
     @classmethod

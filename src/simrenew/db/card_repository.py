@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from simrenew.db import tables as t
 from simrenew.db.upsert import insert_ignoring_duplicates
@@ -38,6 +38,57 @@ _CARD_COLUMNS = (
     t.cards.c.renewal_count,
 )
 
+# Statements on the renewal path are built once: building them costs more than
+# running them. Values travel as bound parameters.
+_GET = select(*_CARD_COLUMNS).where(t.cards.c.id == bindparam("card_id"))
+_BY_ICCID = select(*_CARD_COLUMNS).where(t.cards.c.iccid == bindparam("key"))
+_BY_NUMBER = (
+    select(*_CARD_COLUMNS)
+    .join(t.card_numbers, t.card_numbers.c.card_id == t.cards.c.id)
+    .where(t.card_numbers.c.number == bindparam("key"))
+)
+_LOCKED = {
+    "get": _GET.with_for_update(),
+    "iccid": _BY_ICCID.with_for_update(),
+    "number": _BY_NUMBER.with_for_update(of=t.cards),
+}
+_UPDATE = (
+    update(t.cards)
+    .where(t.cards.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        validity_end=bindparam("b_validity_end"),
+        state_since=bindparam("b_state_since"),
+        balance_minor=bindparam("b_balance_minor"),
+        language=bindparam("b_language"),
+        email=bindparam("b_email"),
+        renewal_count=bindparam("b_renewal_count"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+_PERIOD_COLUMNS = (
+    t.validity_periods.c.start_date,
+    t.validity_periods.c.end_date,
+    t.validity_periods.c.order_id,
+    t.validity_periods.c.offer_code,
+)
+_PERIODS = (
+    select(*_PERIOD_COLUMNS)
+    .where(t.validity_periods.c.card_id == bindparam("card_id"))
+    .order_by(t.validity_periods.c.start_date)
+)
+_PERIODS_FROM = (
+    select(*_PERIOD_COLUMNS)
+    .where(
+        t.validity_periods.c.card_id == bindparam("card_id"),
+        t.validity_periods.c.end_date >= bindparam("today"),
+    )
+    .order_by(t.validity_periods.c.start_date)
+)
+_INSERT_PERIOD = insert(t.validity_periods)
+_INSERT_BUCKETS = insert(t.buckets)
+_INSERT_LEDGER = insert(t.ledger_entries)
+
 
 def card_from_row(row: Any) -> Card:
     return Card(
@@ -65,25 +116,19 @@ class SqlCardRepository:
         self._audit = audit
 
     def get(self, card_id: str, *, lock: bool = False) -> Card:
-        query = select(*_CARD_COLUMNS).where(t.cards.c.id == card_id)
-        if lock:
-            query = query.with_for_update()
-        row = self._connection.execute(query).first()
+        row = self._connection.execute(
+            _LOCKED["get"] if lock else _GET, {"card_id": card_id}
+        ).first()
         if row is None:
             raise CardNotFound(key=card_id)
         return card_from_row(row)
 
-    def find(self, number_or_iccid: str) -> Card | None:
-        """By E.164 number (``+...``) or by ICCID."""
-        if number_or_iccid.startswith("+"):
-            query = (
-                select(*_CARD_COLUMNS)
-                .join(t.card_numbers, t.card_numbers.c.card_id == t.cards.c.id)
-                .where(t.card_numbers.c.number == number_or_iccid)
-            )
-        else:
-            query = select(*_CARD_COLUMNS).where(t.cards.c.iccid == number_or_iccid)
-        row = self._connection.execute(query).first()
+    def find(self, number_or_iccid: str, *, lock: bool = False) -> Card | None:
+        """By E.164 number (``+...``) or by ICCID; ``lock`` takes the card's row lock."""
+        kind = "number" if number_or_iccid.startswith("+") else "iccid"
+        plain = {"number": _BY_NUMBER, "iccid": _BY_ICCID}
+        statement = _LOCKED[kind] if lock else plain[kind]
+        row = self._connection.execute(statement, {"key": number_or_iccid}).first()
         return None if row is None else card_from_row(row)
 
     def add(self, card: Card, *, at: datetime) -> None:
@@ -158,18 +203,18 @@ class SqlCardRepository:
 
     def update(self, card: Card, *, at: datetime) -> None:
         self._connection.execute(
-            update(t.cards)
-            .where(t.cards.c.id == card.id)
-            .values(
-                state=card.state.value,
-                validity_end=card.validity_end,
-                state_since=card.state_since,
-                balance_minor=card.balance_minor,
-                language=card.language,
-                email=card.email,
-                renewal_count=card.renewal_count,
-                updated_at=at,
-            )
+            _UPDATE,
+            {
+                "b_id": card.id,
+                "b_state": card.state.value,
+                "b_validity_end": card.validity_end,
+                "b_state_since": card.state_since,
+                "b_balance_minor": card.balance_minor,
+                "b_language": card.language,
+                "b_email": card.email,
+                "b_renewal_count": card.renewal_count,
+                "b_updated_at": at,
+            },
         )
         self._record_transitions([card])
 
@@ -191,32 +236,14 @@ class SqlCardRepository:
     # --- validity periods --------------------------------------------------------
 
     def periods(self, card_id: str) -> list[ValidityPeriod]:
-        rows = self._connection.execute(
-            select(
-                t.validity_periods.c.start_date,
-                t.validity_periods.c.end_date,
-                t.validity_periods.c.order_id,
-                t.validity_periods.c.offer_code,
-            )
-            .where(t.validity_periods.c.card_id == card_id)
-            .order_by(t.validity_periods.c.start_date)
-        )
+        rows = self._connection.execute(_PERIODS, {"card_id": card_id})
         return [
             ValidityPeriod(card_id, r.start_date, r.end_date, r.order_id, r.offer_code)
             for r in rows
         ]
 
     def current_and_queued_periods(self, card_id: str, today: date) -> list[ValidityPeriod]:
-        rows = self._connection.execute(
-            select(
-                t.validity_periods.c.start_date,
-                t.validity_periods.c.end_date,
-                t.validity_periods.c.order_id,
-                t.validity_periods.c.offer_code,
-            )
-            .where(t.validity_periods.c.card_id == card_id, t.validity_periods.c.end_date >= today)
-            .order_by(t.validity_periods.c.start_date)
-        )
+        rows = self._connection.execute(_PERIODS_FROM, {"card_id": card_id, "today": today})
         return [
             ValidityPeriod(card_id, r.start_date, r.end_date, r.order_id, r.offer_code)
             for r in rows
@@ -224,14 +251,15 @@ class SqlCardRepository:
 
     def add_period(self, period: ValidityPeriod) -> None:
         self._connection.execute(
-            insert(t.validity_periods).values(
-                id=new_id("per"),
-                card_id=period.card_id,
-                start_date=period.start,
-                end_date=period.end,
-                order_id=period.order_id,
-                offer_code=period.offer_code,
-            )
+            _INSERT_PERIOD,
+            {
+                "id": new_id("per"),
+                "card_id": period.card_id,
+                "start_date": period.start,
+                "end_date": period.end,
+                "order_id": period.order_id,
+                "offer_code": period.offer_code,
+            },
         )
 
     # --- buckets -----------------------------------------------------------------
@@ -260,7 +288,7 @@ class SqlCardRepository:
         if not buckets:
             return
         self._connection.execute(
-            insert(t.buckets),
+            _INSERT_BUCKETS,
             [
                 {
                     "id": b.id,
@@ -325,17 +353,18 @@ class SqlCardRepository:
 
     def add_ledger_entry(self, entry: LedgerEntry) -> None:
         self._connection.execute(
-            insert(t.ledger_entries).values(
-                id=entry.id,
-                card_id=entry.card_id,
-                kind=entry.kind.value,
-                amount_minor=entry.amount.amount_minor,
-                currency=entry.amount.currency,
-                balance_after_minor=entry.balance_after.amount_minor,
-                reason=entry.reason,
-                order_id=entry.order_id,
-                at=entry.at,
-            )
+            _INSERT_LEDGER,
+            {
+                "id": entry.id,
+                "card_id": entry.card_id,
+                "kind": entry.kind.value,
+                "amount_minor": entry.amount.amount_minor,
+                "currency": entry.amount.currency,
+                "balance_after_minor": entry.balance_after.amount_minor,
+                "reason": entry.reason,
+                "order_id": entry.order_id,
+                "at": entry.at,
+            },
         )
 
     def ledger(self, card_id: str) -> list[LedgerEntry]:
@@ -421,4 +450,4 @@ class SqlCardRepository:
             )
             .group_by(t.promotion_redemptions.c.promotion_code)
         )
-        return dict(rows.tuples().all())
+        return {key: value for key, value in rows}

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from simrenew.db import tables as t
+from simrenew.db.catalog_cache import CatalogCache, CatalogSnapshot
 from simrenew.db.serialization import (
     offer_body,
     offer_from_row,
-    product_line_from_row,
     product_line_values,
     promotion_body,
     promotion_from_row,
@@ -39,58 +39,44 @@ def _offer(row: Any) -> Offer:
 
 
 class SqlCatalogRepository:
-    def __init__(self, connection: Connection) -> None:
+    """Reads come from the process's ``CatalogCache``; ``replace`` writes and bumps the
+    catalogue revision so that every process reloads."""
+
+    def __init__(self, connection: Connection, cache: CatalogCache) -> None:
         self._connection = connection
+        self._cache = cache
+
+    def _snapshot(self) -> CatalogSnapshot:
+        return self._cache.snapshot(self._connection)
 
     def zones(self) -> ZoneMap:
-        rows = self._connection.execute(select(t.zone_sets.c.name, t.zone_sets.c.zones))
-        return ZoneMap({name: frozenset(zones) for name, zones in rows})
+        return self._snapshot().zones
 
     def product_line(self, code: str) -> ProductLine:
-        row = self._connection.execute(
-            select(t.product_lines).where(t.product_lines.c.code == code)
-        ).first()
-        if row is None:
+        line = self._snapshot().product_lines.get(code)
+        if line is None:
             raise NotFound(what="product line", key=code)
-        return product_line_from_row(row)
+        return line
 
     def product_lines(self) -> list[ProductLine]:
-        rows = self._connection.execute(select(t.product_lines).order_by(t.product_lines.c.code))
-        return [product_line_from_row(r) for r in rows]
+        return sorted(self._snapshot().product_lines.values(), key=lambda line: line.code)
 
     def offer(self, code: str, version: int | None = None) -> Offer:
         """The current version of ``code``, or the given one (what an order was sold at)."""
-        query = select(*_OFFER_COLUMNS).where(t.offer_versions.c.code == code)
-        if version is None:
-            query = query.join(
-                t.offers,
-                (t.offers.c.code == t.offer_versions.c.code)
-                & (t.offers.c.current_version == t.offer_versions.c.version),
-            )
-        else:
-            query = query.where(t.offer_versions.c.version == version)
-        row = self._connection.execute(query).first()
-        if row is None:
+        offer = (
+            self._snapshot().offers.get(code)
+            if version is None
+            else self._cache.version(self._connection, code, version)
+        )
+        if offer is None:
             raise OfferNotFound(key=code if version is None else f"{code} v{version}")
-        return _offer(row)
+        return offer
 
     def offers_for(self, product_line: str) -> list[Offer]:
-        rows = self._connection.execute(
-            select(*_OFFER_COLUMNS)
-            .join(
-                t.offers,
-                (t.offers.c.code == t.offer_versions.c.code)
-                & (t.offers.c.current_version == t.offer_versions.c.version),
-            )
-            .where(t.offers.c.product_line == product_line, t.offers.c.active.is_(True))
-        )
-        return sorted((_offer(r) for r in rows), key=lambda o: (o.sort_order, o.code))
+        return list(self._snapshot().listed.get(product_line, ()))
 
     def promotions(self) -> list[Promotion]:
-        rows = self._connection.execute(
-            select(t.promotions.c.code, t.promotions.c.body, t.promotions.c.global_limit)
-        )
-        return [promotion_from_row(r.code, r.body, r.global_limit) for r in rows]
+        return list(self._snapshot().promotions)
 
     def global_redemptions(self, codes: Iterable[str]) -> dict[str, int]:
         wanted = list(codes)
@@ -101,7 +87,7 @@ class SqlCatalogRepository:
                 t.promotions.c.code.in_(wanted)
             )
         )
-        return dict(rows.tuples().all())
+        return {key: value for key, value in rows}
 
     def reserve_redemption(
         self, promotion: Promotion, card_id: str, order_id: str, at: datetime
@@ -109,19 +95,20 @@ class SqlCatalogRepository:
         """Count one use of ``promotion``; False if its global limit is already reached.
 
         The conditional UPDATE is the guard: two buyers racing for the last redemption
-        cannot both get it, whatever the isolation level.
+        cannot both get it, whatever the isolation level. Promotions without a global
+        limit skip it, so that they do not funnel every order through one row lock.
         """
-        result = self._connection.execute(
-            update(t.promotions)
-            .where(
-                t.promotions.c.code == promotion.code,
-                (t.promotions.c.global_limit.is_(None))
-                | (t.promotions.c.redeemed < t.promotions.c.global_limit),
+        if promotion.global_limit is not None:
+            result = self._connection.execute(
+                update(t.promotions)
+                .where(
+                    t.promotions.c.code == promotion.code,
+                    t.promotions.c.redeemed < t.promotions.c.global_limit,
+                )
+                .values(redeemed=t.promotions.c.redeemed + 1)
             )
-            .values(redeemed=t.promotions.c.redeemed + 1)
-        )
-        if result.rowcount != 1:
-            return False
+            if result.rowcount != 1:
+                return False
         self._connection.execute(
             insert(t.promotion_redemptions).values(
                 promotion_code=promotion.code, order_id=order_id, card_id=card_id, at=at
@@ -145,7 +132,7 @@ class SqlCatalogRepository:
         )
         self._connection.execute(
             update(t.promotions)
-            .where(t.promotions.c.code.in_(codes))
+            .where(t.promotions.c.code.in_(codes), t.promotions.c.global_limit.is_not(None))
             .values(redeemed=t.promotions.c.redeemed - 1)
         )
 
@@ -194,7 +181,7 @@ class SqlCatalogRepository:
         }
         for offer in catalog.offers.values():
             if offer.code in current:
-                stored = self.offer(offer.code)
+                stored = self._stored_offer(offer.code, current[offer.code].current_version)
                 if stored.content_key() == offer.content_key():
                     summary["offers_unchanged"] += 1
                     continue
@@ -226,7 +213,12 @@ class SqlCatalogRepository:
             conn.execute(update(t.offers).where(t.offers.c.code.in_(gone)).values(active=False))
             summary["offers_deactivated"] = len(gone)
 
-        stored_promotions = {p.code: p for p in self.promotions()}
+        stored_promotions = {
+            row.code: promotion_from_row(row.code, row.body, row.global_limit)
+            for row in conn.execute(
+                select(t.promotions.c.code, t.promotions.c.body, t.promotions.c.global_limit)
+            )
+        }
         for promotion in catalog.promotions:
             values = {
                 "body": promotion_body(promotion),
@@ -251,7 +243,26 @@ class SqlCatalogRepository:
                     .values(body=body, updated_at=at)
                 )
                 summary["promotions_ended"] += 1
+        self._bump_revision()
         return summary
+
+    def _stored_offer(self, code: str, version: int) -> Offer:
+        row = self._connection.execute(
+            select(*_OFFER_COLUMNS).where(
+                t.offer_versions.c.code == code, t.offer_versions.c.version == version
+            )
+        ).one()
+        return _offer(row)
+
+    def _bump_revision(self) -> None:
+        bumped = self._connection.execute(
+            update(t.catalog_state)
+            .where(t.catalog_state.c.id == 1)
+            .values(revision=t.catalog_state.c.revision + 1)
+        )
+        if bumped.rowcount != 1:  # the row is made by the migration; restore it if lost
+            self._connection.execute(insert(t.catalog_state).values(id=1, revision=1))
+        self._cache.expire()
 
     def _insert_version(self, offer: Offer, version: int, at: datetime) -> None:
         self._connection.execute(

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from simrenew.db import tables as t
 from simrenew.db.serialization import allowance_from_json, allowance_to_json
@@ -25,6 +25,41 @@ _COMMITTED = (
     OrderState.AWAITING_PAYMENT.value,
     OrderState.PAID.value,
     OrderState.FULFILLED.value,
+)
+
+# Built once (see card_repository): these run on every renewal.
+_ORDER = select(t.orders).where(t.orders.c.id == bindparam("order_id"))
+_ORDER_LOCKED = _ORDER.with_for_update()
+_INSERT_ORDER = insert(t.orders)
+_UPDATE_ORDER = (
+    update(t.orders)
+    .where(t.orders.c.id == bindparam("b_id"), t.orders.c.state == bindparam("b_previous"))
+    .values(state=bindparam("b_state"), updated_at=bindparam("b_updated_at"))
+)
+_COMMITTED_TOTAL = select(func.coalesce(func.sum(t.orders.c.price_minor), 0)).where(
+    t.orders.c.card_id == bindparam("card_id"),
+    t.orders.c.created_at >= bindparam("since"),
+    t.orders.c.state.in_(_COMMITTED),
+)
+_INSERT_FULFILMENT = insert(t.fulfilments)
+_PAYMENT = select(t.payments).where(t.payments.c.id == bindparam("payment_id"))
+_PAYMENT_LOCKED = _PAYMENT.with_for_update()
+_PAYMENTS_OF_ORDER = (
+    select(t.payments)
+    .where(t.payments.c.order_id == bindparam("order_id"))
+    .order_by(t.payments.c.created_at)
+)
+_INSERT_PAYMENT = insert(t.payments)
+_UPDATE_PAYMENT = (
+    update(t.payments)
+    .where(t.payments.c.id == bindparam("b_id"), t.payments.c.state == bindparam("b_previous"))
+    .values(
+        state=bindparam("b_state"),
+        provider_ref=bindparam("b_provider_ref"),
+        failure_code=bindparam("b_failure_code"),
+        checkout_url=bindparam("b_checkout_url"),
+        updated_at=bindparam("b_updated_at"),
+    )
 )
 
 
@@ -71,35 +106,35 @@ class SqlOrderRepository:
         self._audit = audit
 
     def get(self, order_id: str, *, lock: bool = False) -> Order:
-        query = select(t.orders).where(t.orders.c.id == order_id)
-        if lock:
-            query = query.with_for_update()
-        row = self._connection.execute(query).first()
+        row = self._connection.execute(
+            _ORDER_LOCKED if lock else _ORDER, {"order_id": order_id}
+        ).first()
         if row is None:
             raise OrderNotFound(key=order_id)
         return order_from_row(row)
 
     def add(self, order: Order, *, reason: str) -> None:
         self._connection.execute(
-            insert(t.orders).values(
-                id=order.id,
-                card_id=order.card_id,
-                offer_code=order.offer_code,
-                offer_version=order.offer_version,
-                channel=order.channel.value,
-                actor=order.actor,
-                state=order.state.value,
-                currency=order.price.currency,
-                list_price_minor=order.list_price.amount_minor,
-                discount_minor=order.discount.amount_minor,
-                price_minor=order.price.amount_minor,
-                promotions=list(order.promotions),
-                bonus=[allowance_to_json(a) for a in order.bonus],
-                idempotency_key=order.idempotency_key,
-                created_at=order.created_at,
-                expires_at=order.expires_at,
-                updated_at=order.updated_at,
-            )
+            _INSERT_ORDER,
+            {
+                "id": order.id,
+                "card_id": order.card_id,
+                "offer_code": order.offer_code,
+                "offer_version": order.offer_version,
+                "channel": order.channel.value,
+                "actor": order.actor,
+                "state": order.state.value,
+                "currency": order.price.currency,
+                "list_price_minor": order.list_price.amount_minor,
+                "discount_minor": order.discount.amount_minor,
+                "price_minor": order.price.amount_minor,
+                "promotions": list(order.promotions),
+                "bonus": [allowance_to_json(a) for a in order.bonus],
+                "idempotency_key": order.idempotency_key,
+                "created_at": order.created_at,
+                "expires_at": order.expires_at,
+                "updated_at": order.updated_at,
+            },
         )
         self._audit.append(
             AuditRecord(
@@ -107,16 +142,34 @@ class SqlOrderRepository:
             )
         )
 
-    def update(self, order: Order, previous: OrderState, *, reason: str, actor: str) -> None:
-        """Store ``order``'s new state; the WHERE on the previous state makes a lost race
-        an error instead of a silent overwrite."""
+    def update(
+        self,
+        order: Order,
+        previous: OrderState,
+        *,
+        reason: str,
+        actor: str,
+        audit_from: OrderState | None = None,
+    ) -> None:
+        """Store ``order``'s new state; the WHERE on the stored ``previous`` state makes
+        a lost race an error instead of a silent overwrite. ``audit_from`` is the state
+        the audit line starts from when intermediate steps were noted with ``note``."""
         result = self._connection.execute(
-            update(t.orders)
-            .where(t.orders.c.id == order.id, t.orders.c.state == previous.value)
-            .values(state=order.state.value, updated_at=order.updated_at)
+            _UPDATE_ORDER,
+            {
+                "b_id": order.id,
+                "b_previous": previous.value,
+                "b_state": order.state.value,
+                "b_updated_at": order.updated_at,
+            },
         )
         if result.rowcount != 1:
             raise RuntimeError(f"order {order.id} changed under us (expected {previous.value})")
+        self.note(order, audit_from or previous, reason=reason, actor=actor)
+
+    def note(self, order: Order, previous: OrderState, *, reason: str, actor: str) -> None:
+        """Audit a step that is not stored on its own (``paid`` on the way to
+        ``fulfilled`` in one transaction)."""
         self._audit.append(
             AuditRecord(
                 "order",
@@ -139,13 +192,7 @@ class SqlOrderRepository:
         return [order_from_row(r) for r in rows]
 
     def committed_total(self, card_id: str, since: datetime) -> int:
-        total = self._connection.scalar(
-            select(func.coalesce(func.sum(t.orders.c.price_minor), 0)).where(
-                t.orders.c.card_id == card_id,
-                t.orders.c.created_at >= since,
-                t.orders.c.state.in_(_COMMITTED),
-            )
-        )
+        total = self._connection.scalar(_COMMITTED_TOTAL, {"card_id": card_id, "since": since})
         return int(total or 0)
 
     def due_for_expiry(self, now: datetime, limit: int) -> list[Order]:
@@ -163,7 +210,7 @@ class SqlOrderRepository:
     def add_fulfilment(self, order_id: str, card_id: str, at: datetime) -> None:
         # The primary key on order_id refuses a second fulfilment even if code failed to.
         self._connection.execute(
-            insert(t.fulfilments).values(order_id=order_id, card_id=card_id, at=at)
+            _INSERT_FULFILMENT, {"order_id": order_id, "card_id": card_id, "at": at}
         )
 
     def count_by_state(self) -> dict[OrderState, int]:
@@ -179,29 +226,29 @@ class SqlPaymentRepository:
         self._audit = audit
 
     def get(self, payment_id: str, *, lock: bool = False) -> Payment:
-        query = select(t.payments).where(t.payments.c.id == payment_id)
-        if lock:
-            query = query.with_for_update()
-        row = self._connection.execute(query).first()
+        row = self._connection.execute(
+            _PAYMENT_LOCKED if lock else _PAYMENT, {"payment_id": payment_id}
+        ).first()
         if row is None:
             raise PaymentNotFound(key=payment_id)
         return payment_from_row(row)
 
     def add(self, payment: Payment, *, actor: str) -> None:
         self._connection.execute(
-            insert(t.payments).values(
-                id=payment.id,
-                order_id=payment.order_id,
-                provider=payment.provider,
-                state=payment.state.value,
-                amount_minor=payment.amount.amount_minor,
-                currency=payment.amount.currency,
-                provider_ref=payment.provider_ref,
-                failure_code=payment.failure_code,
-                checkout_url=payment.checkout_url,
-                created_at=payment.created_at,
-                updated_at=payment.updated_at,
-            )
+            _INSERT_PAYMENT,
+            {
+                "id": payment.id,
+                "order_id": payment.order_id,
+                "provider": payment.provider,
+                "state": payment.state.value,
+                "amount_minor": payment.amount.amount_minor,
+                "currency": payment.amount.currency,
+                "provider_ref": payment.provider_ref,
+                "failure_code": payment.failure_code,
+                "checkout_url": payment.checkout_url,
+                "created_at": payment.created_at,
+                "updated_at": payment.updated_at,
+            },
         )
         self._audit.append(
             AuditRecord(
@@ -217,15 +264,16 @@ class SqlPaymentRepository:
 
     def update(self, payment: Payment, previous: PaymentState, *, reason: str, actor: str) -> None:
         result = self._connection.execute(
-            update(t.payments)
-            .where(t.payments.c.id == payment.id, t.payments.c.state == previous.value)
-            .values(
-                state=payment.state.value,
-                provider_ref=payment.provider_ref,
-                failure_code=payment.failure_code,
-                checkout_url=payment.checkout_url,
-                updated_at=payment.updated_at,
-            )
+            _UPDATE_PAYMENT,
+            {
+                "b_id": payment.id,
+                "b_previous": previous.value,
+                "b_state": payment.state.value,
+                "b_provider_ref": payment.provider_ref,
+                "b_failure_code": payment.failure_code,
+                "b_checkout_url": payment.checkout_url,
+                "b_updated_at": payment.updated_at,
+            },
         )
         if result.rowcount != 1:
             raise RuntimeError(f"payment {payment.id} changed under us (expected {previous.value})")
@@ -259,7 +307,9 @@ class SqlPaymentRepository:
         )
         return [payment_from_row(r) for r in rows]
 
-    def record_event(self, event: PaymentEvent, payload: str, at: datetime) -> bool:
+    def record_event(
+        self, event: PaymentEvent, payload: str, at: datetime, *, outcome: str
+    ) -> bool:
         """Keep the event; False if this (provider, event id) was seen before."""
         return insert_ignoring_duplicates(
             self._connection,
@@ -270,17 +320,11 @@ class SqlPaymentRepository:
                 "event_id": event.event_id,
                 "payment_id": event.payment_id,
                 "state": event.state.value,
+                "outcome": outcome,
                 "payload": payload,
                 "received_at": at,
             },
             conflict_columns=("provider", "event_id"),
-        )
-
-    def set_event_outcome(self, provider: str, event_id: str, outcome: str) -> None:
-        self._connection.execute(
-            update(t.payment_events)
-            .where(t.payment_events.c.provider == provider, t.payment_events.c.event_id == event_id)
-            .values(outcome=outcome)
         )
 
     def events_for(self, payment_id: str) -> list[dict[str, Any]]:
@@ -299,12 +343,22 @@ class SqlIdempotencyStore:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def claim(self, key: str, scope: str, request_hash: str, at: datetime) -> IdempotencyClaim:
+    def claim(
+        self, key: str, scope: str, request_hash: str, at: datetime, *, result_ref: str
+    ) -> IdempotencyClaim:
+        """Take ``key`` for a request that will produce ``result_ref`` (e.g. the id the
+        new order will have); the row only survives if that transaction commits."""
         table = t.idempotency_keys
         inserted = insert_ignoring_duplicates(
             self._connection,
             table,
-            {"scope": scope, "key": key, "request_hash": request_hash, "created_at": at},
+            {
+                "scope": scope,
+                "key": key,
+                "request_hash": request_hash,
+                "result_ref": result_ref,
+                "created_at": at,
+            },
         )
         if inserted:
             return IdempotencyClaim(True, request_hash, None)
@@ -318,7 +372,7 @@ class SqlIdempotencyStore:
             self._connection.execute(
                 update(table)
                 .where(table.c.scope == scope, table.c.key == key)
-                .values(request_hash=request_hash, result_ref=None, created_at=at)
+                .values(request_hash=request_hash, result_ref=result_ref, created_at=at)
             )
             return IdempotencyClaim(True, request_hash, None)
         if row.request_hash != request_hash:

@@ -165,7 +165,7 @@ class SqlOutboxRepository:
         rows = self._connection.execute(
             select(t.outbox.c.state, func.count()).group_by(t.outbox.c.state)
         )
-        return dict(rows.tuples().all())
+        return {key: value for key, value in rows}
 
 
 class SqlAuditLog:

@@ -40,6 +40,16 @@ ID = String(48)
 
 # --- catalogue ---------------------------------------------------------------------
 
+# One row: bumped by every catalogue change, so that each process knows when its
+# cached copy of the catalogue is out of date.
+catalog_state = Table(
+    "catalog_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", Integer, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
 zone_sets = Table(
     "zone_sets",
     metadata,
@@ -386,7 +396,5 @@ sandbox_charges = Table(
     Column("currency", String(3), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
-    CheckConstraint(
-        "status IN ('open', 'processing', 'succeeded', 'failed', 'refunded')", name="status"
-    ),
+    CheckConstraint("status IN ('processing', 'succeeded', 'failed', 'refunded')", name="status"),
 )

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from simrenew.db.card_repository import SqlCardRepository
+from simrenew.db.catalog_cache import CatalogCache
 from simrenew.db.catalog_repository import SqlCatalogRepository
 from simrenew.db.order_repository import (
     SqlIdempotencyStore,
@@ -34,8 +35,16 @@ class SqlUnitOfWork:
     outbox: SqlOutboxRepository
     audit: SqlAuditLog
 
-    def __init__(self, engine: Engine, *, write: bool = True, max_attempts: int = 8) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        write: bool = True,
+        max_attempts: int = 8,
+        catalog_cache: CatalogCache | None = None,
+    ) -> None:
         self._engine = engine
+        self._catalog_cache = catalog_cache or CatalogCache()
         self._write = write
         self._max_attempts = max_attempts
         self._connection: Connection | None = None
@@ -55,7 +64,7 @@ class SqlUnitOfWork:
         self._connection = connection
         audit_buffer: list[AuditRecord] = []
         self.cards = SqlCardRepository(connection, audit_buffer)
-        self.catalog = SqlCatalogRepository(connection)
+        self.catalog = SqlCatalogRepository(connection, self._catalog_cache)
         self.orders = SqlOrderRepository(connection, audit_buffer)
         self.payments = SqlPaymentRepository(connection, audit_buffer)
         self.idempotency = SqlIdempotencyStore(connection)
@@ -91,9 +100,19 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine, *, max_attempts: int = 8) -> None:
+    """Makes units of work on one engine; they share this process's catalogue cache."""
+
+    def __init__(
+        self, engine: Engine, *, max_attempts: int = 8, catalog_cache: CatalogCache | None = None
+    ) -> None:
         self.engine = engine
         self._max_attempts = max_attempts
+        self.catalog_cache = catalog_cache or CatalogCache()
 
     def __call__(self, *, write: bool = True) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, write=write, max_attempts=self._max_attempts)
+        return SqlUnitOfWork(
+            self.engine,
+            write=write,
+            max_attempts=self._max_attempts,
+            catalog_cache=self.catalog_cache,
+        )

@@ -7,10 +7,11 @@ workers; ``ON CONFLICT DO NOTHING`` lets the database settle it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -30,17 +31,22 @@ def insert_ignoring_duplicates(
     PostgreSQL.
     """
     target = (
-        list(conflict_columns)
+        tuple(conflict_columns)
         if conflict_columns is not None
-        else [column.name for column in table.primary_key.columns]
+        else tuple(column.name for column in table.primary_key.columns)
     )
-    dialect = connection.dialect.name
+    statement = _statement(connection.dialect.name, table, target)
+    return connection.execute(statement, dict(values)).first() is not None
+
+
+@functools.cache
+def _statement(dialect: str, table: Table, target: tuple[str, ...]) -> Executable:
+    """Built once per table: constructing statements is a large share of a hot path."""
+    # RETURNING tells "inserted" from "skipped" reliably; rowcount does not on every
+    # driver (psycopg reports -1 here under SQLAlchemy 2.1).
+    key = table.c[target[0]]
     if dialect == "sqlite":
-        sqlite_stmt = sqlite.insert(table).values(dict(values))
-        result = connection.execute(sqlite_stmt.on_conflict_do_nothing(index_elements=target))
-    elif dialect == "postgresql":
-        pg_stmt = postgresql.insert(table).values(dict(values))
-        result = connection.execute(pg_stmt.on_conflict_do_nothing(index_elements=target))
-    else:
-        raise NotImplementedError(f"no conflict-ignoring insert for {dialect!r}")
-    return result.rowcount == 1
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=target).returning(key)
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=target).returning(key)
+    raise NotImplementedError(f"no conflict-ignoring insert for {dialect!r}")

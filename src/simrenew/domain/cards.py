@@ -138,7 +138,7 @@ def normalize_number(text: str) -> str:
 
 
 def mask_number(e164: str) -> str:
-    """``+852 ****4567``: enough for the owner to recognise, useless to anyone else."""
+    """``+852****4567``: enough for the owner to recognise, useless to anyone else."""
     return f"{e164[:-8] if len(e164) > 8 else ''}****{e164[-4:]}"
 
 

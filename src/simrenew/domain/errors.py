@@ -57,7 +57,7 @@ class InvalidIccid(InvalidInput):
 
 class InvalidEid(InvalidInput):
     code = "invalid_eid"
-    template = "EID {eid!r} is not valid: it must be 32 digits."
+    template = "EID {eid!r} is not valid: it must be 32 digits with valid check digits."
 
 
 class InvalidNumber(InvalidInput):

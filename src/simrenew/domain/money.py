@@ -12,7 +12,8 @@ from simrenew.domain.errors import CurrencyMismatch, InvalidMoney
 MINOR_DIGITS: Final[dict[str, int]] = {"HKD": 2, "CNY": 2}
 SYMBOLS: Final[dict[str, str]] = {"HKD": "HK$", "CNY": "¥"}
 
-_DECIMAL = re.compile(r"^(?P<sign>-?)(?P<whole>\d+)(?:\.(?P<frac>\d+))?$")
+# ASCII digits only: \d would also take full-width and other scripts' digits.
+_DECIMAL = re.compile(r"^(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]+))?$")
 
 
 def check_currency(currency: str) -> str:

@@ -44,7 +44,8 @@ MAX_DELAY = timedelta(hours=1)
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff: 5 s, 10 s, 20 s ... capped at an hour."""
-    delay: timedelta = BASE_DELAY * (2 ** max(attempts - 1, 0))
+    # The exponent is capped so that any attempt count stays within timedelta's range.
+    delay: timedelta = BASE_DELAY * (2 ** min(max(attempts - 1, 0), 20))
     return min(delay, MAX_DELAY)
 
 

@@ -80,7 +80,9 @@ def queue_limit(card: Card, periods: Sequence[ValidityPeriod], today: date) -> d
     if not is_running(card, today):
         return add_months(today, MAX_QUEUED_MONTHS)
     current_end = max((p.end for p in periods if p.contains(today)), default=today)
-    return add_months(current_end, MAX_QUEUED_MONTHS)
+    # Counted from the first queued day, the way plan periods are, so that exactly
+    # twelve months fit even across a 29 February.
+    return add_months(current_end + timedelta(days=1), MAX_QUEUED_MONTHS) - timedelta(days=1)
 
 
 def plan_renewal(
@@ -150,5 +152,7 @@ def plan_renewal(
     new_state = CardState.ACTIVE if period is not None else card.state
     if card.state is CardState.GRACE and period is None:
         new_state = CardState.GRACE
+    # Stored value is the face value of the credit offer: a promotion on a top-up
+    # lowers what is paid, not what is credited.
     credit = offer.price.amount_minor if offer.kind is OfferKind.CREDIT else 0
     return RenewalPlan(new_state, new_end, period, buckets, credit, rollover_until)

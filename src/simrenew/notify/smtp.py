@@ -54,7 +54,7 @@ class SmtpEmailSender:
         username: str | None = None,
         password: str | None = None,
         starttls: bool = False,
-        timeout: float = 10,
+        timeout: int = 10,
         *,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:

@@ -25,16 +25,19 @@ Scenarios (chosen when the payment starts; the default is ``succeed``):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select, update
 
 from simrenew.db import tables as t
+from simrenew.db.upsert import insert_ignoring_duplicates
 from simrenew.domain.errors import SignatureInvalid
 from simrenew.domain.ids import new_id
 from simrenew.domain.money import Money
@@ -44,6 +47,7 @@ from simrenew.ports import PaymentRequest, ProviderError, ProviderResult, Refund
 NAME = "sandbox"
 SIGNATURE_HEADER = "Sandbox-Signature"
 SCENARIOS = ("succeed", "decline", "pending_then_succeed", "unknown")
+MAX_REMEMBERED_SESSIONS = 10_000
 
 _EVENT_STATES = {
     "payment.succeeded": PaymentState.SUCCEEDED,
@@ -51,7 +55,6 @@ _EVENT_STATES = {
     "payment.processing": PaymentState.PENDING,
 }
 _STATUS_STATES = {
-    "open": PaymentState.PENDING,
     "processing": PaymentState.PENDING,
     "succeeded": PaymentState.SUCCEEDED,
     "refunded": PaymentState.SUCCEEDED,
@@ -66,6 +69,10 @@ def _utc_now() -> datetime:
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     message = str(timestamp).encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _mac(secret: str, text: str) -> str:
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 
 def signature_header(secrets: Sequence[str], timestamp: int, body: bytes) -> str:
@@ -109,8 +116,26 @@ class Callback:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    """What the sandbox's hosted page needs to take a payment, carried in its URL."""
+
+    payment_id: str
+    amount_minor: int
+    currency: str
+    scenario: str
+
+
 class SandboxGateway:
-    """The remote side: the sandbox's own charges and its signed callbacks."""
+    """The remote side: the sandbox's checkout sessions, its charges and its signed
+    callbacks.
+
+    A checkout session is stateless, as many hosted pages are: its details travel in
+    a signed token in the checkout URL, and the gateway also remembers the sessions it
+    opened in this process for the in-process buyer (CLI, tests, demo). A charge row
+    is written once, when the buyer decides, so that opening a checkout costs no
+    database write.
+    """
 
     def __init__(
         self, engine: Engine, secrets: Sequence[str], *, now: Callable[[], datetime] = _utc_now
@@ -120,20 +145,55 @@ class SandboxGateway:
         self._engine = engine
         self._secrets = list(secrets)
         self._now = now
+        self._sessions: dict[str, CheckoutSession] = {}
+        self._sessions_lock = threading.Lock()
 
-    def open_charge(self, request: PaymentRequest, scenario: str, status: str) -> None:
+    # --- checkout sessions ----------------------------------------------------------
+
+    def open_checkout(self, request: PaymentRequest, scenario: str) -> str:
+        """Open a checkout; returns its session token."""
+        session = CheckoutSession(
+            request.payment_id, request.amount_minor, request.currency, scenario
+        )
+        with self._sessions_lock:
+            if len(self._sessions) >= MAX_REMEMBERED_SESSIONS:
+                self._sessions.pop(next(iter(self._sessions)))
+            self._sessions[session.payment_id] = session
+        body = base64.urlsafe_b64encode(
+            json.dumps(
+                [session.payment_id, session.amount_minor, session.currency, scenario],
+                separators=(",", ":"),
+            ).encode()
+        ).decode()
+        return f"{body}.{_mac(self._secrets[0], body)}"
+
+    def session(self, token: str) -> CheckoutSession:
+        """The session a checkout URL carries; raises ``SignatureInvalid`` if forged."""
+        body, _, mac = token.partition(".")
+        expected = [_mac(secret, body) for secret in self._secrets]
+        if not any(hmac.compare_digest(mac, good) for good in expected):
+            raise SignatureInvalid(reason="checkout session is not the sandbox's")
+        payment_id, amount_minor, currency, scenario = json.loads(base64.urlsafe_b64decode(body))
+        return CheckoutSession(str(payment_id), int(amount_minor), str(currency), str(scenario))
+
+    # --- charges -----------------------------------------------------------------------
+
+    def record_charge(self, session: CheckoutSession, status: str) -> bool:
+        """Write the charge once; False if this checkout was already decided."""
         now = self._now()
         with self._engine.begin() as connection:
-            connection.execute(
-                insert(t.sandbox_charges).values(
-                    payment_id=request.payment_id,
-                    scenario=scenario,
-                    status=status,
-                    amount_minor=request.amount_minor,
-                    currency=request.currency,
-                    created_at=now,
-                    updated_at=now,
-                )
+            return insert_ignoring_duplicates(
+                connection,
+                t.sandbox_charges,
+                {
+                    "payment_id": session.payment_id,
+                    "scenario": session.scenario,
+                    "status": status,
+                    "amount_minor": session.amount_minor,
+                    "currency": session.currency,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
 
     def charge(self, payment_id: str) -> Mapping[str, object] | None:
@@ -143,47 +203,71 @@ class SandboxGateway:
             ).first()
         return None if row is None else dict(row._mapping)
 
-    def _set_status(self, payment_id: str, status: str) -> None:
+    def _set_status(
+        self, payment_id: str, status: str, *, expected: str
+    ) -> Mapping[str, object] | None:
+        """Move a charge from ``expected`` to ``status``; None if another request moved
+        it first."""
         with self._engine.begin() as connection:
-            connection.execute(
+            row = connection.execute(
                 update(t.sandbox_charges)
-                .where(t.sandbox_charges.c.payment_id == payment_id)
+                .where(
+                    t.sandbox_charges.c.payment_id == payment_id,
+                    t.sandbox_charges.c.status == expected,
+                )
                 .values(status=status, updated_at=self._now())
-            )
+                .returning(*t.sandbox_charges.c)
+            ).first()
+        return None if row is None else dict(row._mapping)
 
-    def complete(self, payment_id: str, *, action: str | None = None) -> list[Callback]:
+    def complete(
+        self,
+        payment_id: str,
+        *,
+        action: str | None = None,
+        session: CheckoutSession | None = None,
+    ) -> list[Callback]:
         """The buyer acts on the checkout page: ``pay`` or ``decline`` (default: what
-        the scenario says). Returns the callbacks the provider sends."""
-        charge = self.charge(payment_id)
-        if charge is None:
+        the scenario says). Returns the callbacks the provider sends; none if the
+        checkout was already decided (a buyer cannot pay one checkout twice). Raises
+        ``ProviderError`` for a checkout this sandbox never opened."""
+        with self._sessions_lock:
+            session = session or self._sessions.pop(payment_id, None)
+        if session is None:
+            if self.charge(payment_id) is not None:
+                return []
             raise ProviderError(f"sandbox: no checkout for {payment_id}")
-        scenario = str(charge["scenario"])
-        if charge["status"] not in ("open",):
-            return []  # already decided; the page shows the outcome
-        chosen = action or ("decline" if scenario == "decline" else "pay")
+        chosen = action or ("decline" if session.scenario == "decline" else "pay")
         if chosen == "decline":
-            self._set_status(payment_id, "failed")
-            return [self._callback(charge, "payment.failed", failure_code="card_declined")]
-        if scenario == "pending_then_succeed":
-            self._set_status(payment_id, "processing")
-            return [self._callback(charge, "payment.processing")]
-        self._set_status(payment_id, "succeeded")
-        return [self._callback(charge, "payment.succeeded")]
+            status, event, failure = "failed", "payment.failed", "card_declined"
+        elif session.scenario == "pending_then_succeed":
+            status, event, failure = "processing", "payment.processing", None
+        else:
+            status, event, failure = "succeeded", "payment.succeeded", None
+        if not self.record_charge(session, status):
+            return []
+        charge = {
+            "payment_id": session.payment_id,
+            "amount_minor": session.amount_minor,
+            "currency": session.currency,
+        }
+        return [self._callback(charge, event, failure_code=failure)]
 
     def settle(self, payment_id: str) -> list[Callback]:
         """A processing payment clears (the second half of ``pending_then_succeed``)."""
-        charge = self.charge(payment_id)
-        if charge is None or charge["status"] != "processing":
-            return []
-        self._set_status(payment_id, "succeeded")
-        return [self._callback(charge, "payment.succeeded")]
+        charge = self._set_status(payment_id, "succeeded", expected="processing")
+        return [] if charge is None else [self._callback(charge, "payment.succeeded")]
 
     def refund(self, payment_id: str) -> bool:
+        """True once the charge is refunded (again True on a repeat: refunds are
+        idempotent at the provider)."""
         charge = self.charge(payment_id)
-        if charge is None or charge["status"] not in ("succeeded", "refunded"):
+        if charge is None:
             return False
-        self._set_status(payment_id, "refunded")
-        return True
+        return (
+            charge["status"] == "refunded"
+            or self._set_status(payment_id, "refunded", expected="succeeded") is not None
+        )
 
     def _callback(
         self, charge: Mapping[str, object], event_type: str, *, failure_code: str | None = None
@@ -226,8 +310,8 @@ class SandboxProvider:
         self._base = checkout_base_url.rstrip("/")
         self._tolerance = tolerance_seconds
 
-    def checkout_url(self, payment_id: str) -> str:
-        return f"{self._base}/sandbox/checkout/{payment_id}"
+    def checkout_url(self, payment_id: str, session: str) -> str:
+        return f"{self._base}/sandbox/checkout/{payment_id}?session={session}"
 
     def create_payment(self, request: PaymentRequest) -> ProviderResult:
         scenario = request.scenario or "succeed"
@@ -237,20 +321,23 @@ class SandboxProvider:
             )
         if scenario == "unknown":
             # The charge goes through at the provider, and then the answer is lost.
-            self._gateway.open_charge(request, scenario, "succeeded")
+            session = CheckoutSession(
+                request.payment_id, request.amount_minor, request.currency, scenario
+            )
+            self._gateway.record_charge(session, "succeeded")
             raise ProviderError("sandbox: simulated time-out after the charge was taken")
-        self._gateway.open_charge(request, scenario, "open")
+        token = self._gateway.open_checkout(request, scenario)
+        # No provider reference yet: the sandbox files the charge under our payment id,
+        # and its callbacks carry the reference.
         return ProviderResult(
-            PaymentState.PENDING,
-            provider_ref=f"sbx_{request.payment_id}",
-            checkout_url=self.checkout_url(request.payment_id),
+            PaymentState.PENDING, checkout_url=self.checkout_url(request.payment_id, token)
         )
 
     def fetch_status(self, payment_id: str, provider_ref: str | None) -> ProviderResult:
         charge = self._gateway.charge(payment_id)
         if charge is None:
-            # Never reached the provider: nothing can have been charged.
-            return ProviderResult(PaymentState.FAILED, failure_code="not_found_at_provider")
+            # The buyer has not acted on the checkout page: nothing is charged yet.
+            return ProviderResult(PaymentState.PENDING)
         return ProviderResult(
             _STATUS_STATES[str(charge["status"])],
             provider_ref=f"sbx_{payment_id}",

@@ -5,7 +5,7 @@ ICCID or a number is already taken; the import use case does that with the rows 
 gets back. The file looks like::
 
     iccid,eid,imsi,primary_number,second_number,product_line,form_factor,language,email
-    8985201234567890128,,454001234567890,+85251234567,+8613812345678,ONE2,physical,zh-Hant,
+    8985201260001000018,,454001000000001,+85251234567,+8613812345678,ONE2,physical,zh-Hant,
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;.]{2,}$")
 _EMAIL_MAX = 254
 # ITU-T E.212: an IMSI is a 3-digit country code, a 2-3 digit network code and the
 # subscriber part, 15 digits at most.
-_IMSI = re.compile(r"^\d{6,15}$")
+_IMSI = re.compile(r"^[0-9]{6,15}$")
 _LANGUAGES = {language.lower(): language for language in LANGUAGES}
 
 

@@ -102,6 +102,8 @@ _COUPON = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$")
 _LINE_CODE_MAX, _OFFER_CODE_MAX, _PROMOTION_CODE_MAX, _ZONE_SET_MAX = 32, 48, 48, 16
 # No more than 12 months may be queued, so a longer period could never be bought.
 _MAX_MONTHS, _MAX_DAYS = 12, 366
+# The database columns: INTEGER for counts and days, BIGINT for minor units.
+_MAX_INT, _MAX_MINOR = 2**31 - 1, 2**63 - 1
 
 _E = TypeVar("_E", bound=enum.Enum)
 
@@ -186,6 +188,7 @@ class _Declared:
 
     lines: dict[str, str | None] = field(default_factory=dict)  # code -> currency
     offers: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    promotions: set[str] = field(default_factory=set)
 
 
 def _describe(node: Node) -> str:
@@ -339,6 +342,9 @@ class _Reader:
             bounds = f"at least {minimum}" if maximum is None else f"{minimum} to {maximum}"
             self.problem(item, f"{value} is out of range: must be {bounds}")
             return None
+        if value > _MAX_INT:
+            self.problem(item, f"{value} is too large")
+            return None
         return value
 
     def boolean(self, item: _Item | None, default: bool) -> bool:
@@ -393,6 +399,9 @@ class _Reader:
             return None
         if amount.amount_minor < 0 or (positive and amount.is_zero()):
             self.problem(item, f"{amount} must be {'more than' if positive else 'at least'} 0")
+            return None
+        if amount.amount_minor > _MAX_MINOR:
+            self.problem(item, f"{amount} is too large")
             return None
         return amount
 
@@ -464,7 +473,7 @@ class _Reader:
             if not _CODE.match(name) or len(name) > _ZONE_SET_MAX or name in BASE_ZONES:
                 self.problem(
                     key_item,
-                    f"{name!r} is not a valid zone set name: capital letters and digits, "
+                    f"{name!r} is not a valid zone set name: capital letters, digits, '-', '_', "
                     f"at most {_ZONE_SET_MAX} characters, and not HK, CN or MO themselves",
                 )
                 continue
@@ -703,6 +712,12 @@ class _Reader:
         if fields is None:
             return None
         code = self.code(fields.get("code"), _PROMOTION_CODE_MAX)
+        raw_code = self.raw_text(fields.get("code"))
+        if raw_code is not None and raw_code in self._declared.promotions:
+            self.problem(fields.values["code"], f"promotion {raw_code} is defined twice")
+            code = None
+        elif raw_code is not None:
+            self._declared.promotions.add(raw_code)
         name = self.texts(fields.get("name"))
         kind = self.choice(fields.get("kind"), PromotionKind)
         percent, amount_off, bonus = 0, None, None

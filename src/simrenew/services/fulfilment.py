@@ -32,9 +32,12 @@ from simrenew.services.provisioning import enqueue_provision
 ACTOR = "system:fulfilment"
 
 
-def fulfil_paid_order(uow: UnitOfWork, ctx: Context, order: Order, *, now: datetime) -> Order:
+def fulfil_paid_order(
+    uow: UnitOfWork, ctx: Context, order: Order, *, now: datetime, stored: OrderState | None = None
+) -> Order:
     """Fulfil ``order`` (state ``paid``) inside ``uow``; returns it ``fulfilled``, or
-    ``refunding`` when the card can no longer take it."""
+    ``refunding`` when the card can no longer take it. ``stored`` is the state still
+    in the database when ``paid`` was only noted: one UPDATE then writes the outcome."""
     card = uow.cards.get(order.card_id, lock=True)
     offer = uow.catalog.offer(order.offer_code, order.offer_version)
     line = uow.catalog.product_line(card.product_line)
@@ -51,7 +54,7 @@ def fulfil_paid_order(uow: UnitOfWork, ctx: Context, order: Order, *, now: datet
             order_id=order.id,
         )
     except (CardNotRenewable, QueueLimitExceeded, OfferNotAvailable) as refusal:
-        return refund_order(uow, ctx, order, card, reason_code=refusal.code, now=now)
+        return refund_order(uow, ctx, order, card, reason_code=refusal.code, now=now, stored=stored)
 
     renewed = card
     if plan.new_state is not card.state:
@@ -99,7 +102,9 @@ def fulfil_paid_order(uow: UnitOfWork, ctx: Context, order: Order, *, now: datet
     )
     uow.orders.add_fulfilment(order.id, card.id, now)
     fulfilled = order.move_to(OrderState.FULFILLED, now)
-    uow.orders.update(fulfilled, order.state, reason="fulfilled", actor=ACTOR)
+    uow.orders.update(
+        fulfilled, stored or order.state, reason="fulfilled", actor=ACTOR, audit_from=order.state
+    )
 
     if card.state is CardState.IN_STOCK:
         enqueue_provision(uow, renewed, ProvisionAction.ACTIVATE, at=now, cause=order.id)
@@ -145,12 +150,25 @@ def fulfil_paid_order(uow: UnitOfWork, ctx: Context, order: Order, *, now: datet
 
 
 def refund_order(
-    uow: UnitOfWork, ctx: Context, order: Order, card: Card, *, reason_code: str, now: datetime
+    uow: UnitOfWork,
+    ctx: Context,
+    order: Order,
+    card: Card,
+    *,
+    reason_code: str,
+    now: datetime,
+    stored: OrderState | None = None,
 ) -> Order:
     """Move a paid order to ``refunding``: the refund goes to the provider through the
     outbox (no provider call inside a transaction) and the subscriber is told now."""
     refunding = order.move_to(OrderState.REFUNDING, now)
-    uow.orders.update(refunding, order.state, reason=f"refund: {reason_code}", actor=ACTOR)
+    uow.orders.update(
+        refunding,
+        stored or order.state,
+        reason=f"refund: {reason_code}",
+        actor=ACTOR,
+        audit_from=order.state,
+    )
     uow.catalog.release_redemptions(order.id)
     for payment in uow.payments.list_for_order(order.id):
         if payment.state.value == "succeeded":

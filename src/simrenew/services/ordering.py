@@ -8,17 +8,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from simrenew.domain.errors import (
+    CardNotFound,
     IdempotencyInProgress,
     IllegalTransition,
+    InvalidNumber,
     OrderLimitExceeded,
     PromotionNotApplicable,
 )
 from simrenew.domain.ids import new_id
 from simrenew.domain.money import Money
 from simrenew.domain.orders import Channel, Order, OrderState
+from simrenew.domain.payments import Payment
+from simrenew.domain.promotions import Promotion
 from simrenew.services.context import Context
 from simrenew.services.fulfilment import fulfil_paid_order
-from simrenew.services.lookup import find_card, normalize_card_key
+from simrenew.services.lookup import normalize_card_key
+from simrenew.services.payments import new_payment, request_checkout
 from simrenew.services.quoting import quote_for_card
 
 LIMIT_WINDOW = timedelta(days=30)
@@ -47,6 +52,13 @@ class PlaceOrder:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    order: Order
+    created: bool
+    payment: Payment | None  # None when there was nothing to pay, or on a replay
+
+
 def place_order(ctx: Context, command: PlaceOrder) -> tuple[Order, bool]:
     """Create an order awaiting payment at the quoted price; returns ``(order, created)``.
 
@@ -57,20 +69,62 @@ def place_order(ctx: Context, command: PlaceOrder) -> tuple[Order, bool]:
     ``OfferNotAvailable``, ``OrderLimitExceeded``, ``CouponInvalid``,
     ``PromotionNotApplicable``. A price of zero (a full promotion) fulfils at once.
     """
+    placed = _place(ctx, command, pay_with=None)
+    return placed.order, placed.created
+
+
+def checkout(
+    ctx: Context,
+    command: PlaceOrder,
+    *,
+    pay_with: str,
+    return_url: str = "",
+    scenario: str | None = None,
+) -> Checkout:
+    """``place_order`` and open its payment with ``pay_with`` in the same transaction,
+    then ask the provider for its checkout (with no transaction open). What most
+    callers want: one step from "buy this" to a payment page."""
+    ctx.provider(pay_with)
+    placed = _place(ctx, command, pay_with=pay_with)
+    if placed.payment is None:
+        return placed
+    payment = request_checkout(
+        ctx,
+        placed.payment,
+        placed.order,
+        language=placed.language,
+        return_url=return_url,
+        scenario=scenario,
+    )
+    return Checkout(placed.order, placed.created, payment)
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed(Checkout):
+    language: str = "zh-Hant"
+
+
+def _place(ctx: Context, command: PlaceOrder, *, pay_with: str | None) -> _Placed:
     now = ctx.clock.now()
     scope = f"order:{command.actor}"
+    order_id = new_id("ord")
     with ctx.uow() as uow:
         if command.idempotency_key:
             claim = uow.idempotency.claim(
-                command.idempotency_key, scope, command.fingerprint(), now
+                command.idempotency_key, scope, command.fingerprint(), now, result_ref=order_id
             )
             if not claim.fresh:
                 if claim.result_ref is None:
                     raise IdempotencyInProgress(key=command.idempotency_key)
-                return uow.orders.get(claim.result_ref), False
+                return _Placed(uow.orders.get(claim.result_ref), False, None)
 
-        found = find_card(uow, command.card_key)
-        card = uow.cards.get(found.id, lock=True)
+        try:
+            key = normalize_card_key(command.card_key)
+        except InvalidNumber:
+            raise CardNotFound(key=command.card_key) from None
+        card = uow.cards.find(key, lock=True)
+        if card is None:
+            raise CardNotFound(key=command.card_key)
         line = uow.catalog.product_line(card.product_line)
         offer = uow.catalog.offer(command.offer_code)
         quoted = quote_for_card(uow, ctx, card, line, offer, coupon=command.coupon)
@@ -92,7 +146,7 @@ def place_order(ctx: Context, command: PlaceOrder) -> tuple[Order, bool]:
             )
 
         order = Order(
-            id=new_id("ord"),
+            id=order_id,
             card_id=card.id,
             offer_code=offer.code,
             offer_version=offer.version,
@@ -111,16 +165,25 @@ def place_order(ctx: Context, command: PlaceOrder) -> tuple[Order, bool]:
         )
         uow.orders.add(order, reason=f"placed via {command.channel.value}")
         for promotion in quoted.price.promotions:
+            if not _counts(promotion):
+                continue
             if not uow.catalog.reserve_redemption(promotion, card.id, order.id, now):
                 raise PromotionNotApplicable(promotion=promotion.code, reason="fully redeemed")
-        if command.idempotency_key:
-            uow.idempotency.complete(command.idempotency_key, scope, order.id)
+        payment = None
         if price.is_zero():
             paid = order.move_to(OrderState.PAID, now)
             uow.orders.update(paid, order.state, reason="nothing to pay", actor=command.actor)
             order = fulfil_paid_order(uow, ctx, paid, now=now)
+        elif pay_with is not None:
+            payment = new_payment(order, pay_with, now=now)
+            uow.payments.add(payment, actor=command.actor)
         uow.commit()
-        return order, True
+        return _Placed(order, True, payment, card.language)
+
+
+def _counts(promotion: Promotion) -> bool:
+    """Only limited promotions need their uses counted (and a row lock to count them)."""
+    return promotion.global_limit is not None or promotion.per_card_limit is not None
 
 
 def cancel_order(ctx: Context, order_id: str, *, actor: str) -> Order:

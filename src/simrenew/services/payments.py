@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 
 from simrenew.domain.errors import Conflict, PaymentMismatch
 from simrenew.domain.ids import new_id
 from simrenew.domain.messages import MessageKind
-from simrenew.domain.orders import OrderState
+from simrenew.domain.orders import Order, OrderState
 from simrenew.domain.payments import EventOutcome, Payment, PaymentEvent, PaymentState
 from simrenew.ports import AuditRecord, PaymentRequest, ProviderError, ProviderResult, UnitOfWork
 from simrenew.services.context import Context
@@ -26,6 +27,56 @@ class OrderNotPayable(Conflict):
     template = "Order {order} is {state} and cannot be paid."
 
 
+def new_payment(order: Order, provider_name: str, *, now: datetime) -> Payment:
+    """A pending payment for what ``order`` costs; the caller stores it."""
+    return Payment(
+        id=new_id("pay"),
+        order_id=order.id,
+        provider=provider_name,
+        state=PaymentState.PENDING,
+        amount=order.price,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def request_checkout(
+    ctx: Context,
+    payment: Payment,
+    order: Order,
+    *,
+    language: str,
+    return_url: str = "",
+    scenario: str | None = None,
+) -> Payment:
+    """Ask the provider to open ``payment`` (already committed as pending). Call it
+    with no transaction open: no lock is held while a provider is called. A provider
+    that cannot be reached leaves the payment ``unknown``, never ``failed``."""
+    provider = ctx.provider(payment.provider)
+    request = PaymentRequest(
+        payment_id=payment.id,
+        order_id=order.id,
+        amount_minor=payment.amount.amount_minor,
+        currency=payment.amount.currency,
+        description=f"{order.offer_code} {order.id}",
+        language=language,
+        return_url=return_url,
+        scenario=scenario,
+    )
+    try:
+        result = provider.create_payment(request)
+    except ProviderError as exc:
+        result = ProviderResult(PaymentState.UNKNOWN, failure_code=f"provider_error: {exc}"[:64])
+    if result.state is PaymentState.PENDING and result.provider_ref in (
+        None,
+        payment.provider_ref,
+    ):
+        # Nothing new to store: the checkout URL goes back to the caller, and is kept
+        # only when there is a provider reference to keep anyway.
+        return replace(payment, checkout_url=result.checkout_url)
+    return record_provider_result(ctx, payment.id, result, reason="provider answered start")
+
+
 def start_payment(
     ctx: Context,
     order_id: str,
@@ -36,51 +87,35 @@ def start_payment(
     scenario: str | None = None,
 ) -> Payment:
     """Start paying ``order_id`` with ``provider_name``; returns the payment, with a
-    checkout URL for hosted pages. Raises ``OrderNotPayable`` unless the order awaits
-    payment, ``ProviderUnavailable`` for an unknown provider. A provider that cannot
-    be reached leaves the payment ``unknown``, never ``failed``: it may have charged.
+    checkout URL for hosted pages. While a payment with the same provider is still
+    pending, that payment is returned instead of a second one. Raises
+    ``OrderNotPayable`` unless the order awaits payment, ``ProviderUnavailable`` for
+    an unknown provider.
     """
-    provider = ctx.provider(provider_name)
+    ctx.provider(provider_name)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         order = uow.orders.get(order_id, lock=True)
         if order.state is not OrderState.AWAITING_PAYMENT:
             raise OrderNotPayable(order=order.id, state=order.state.value)
+        pending = [
+            p
+            for p in uow.payments.list_for_order(order.id)
+            if p.provider == provider_name and p.state is PaymentState.PENDING
+        ]
         card = uow.cards.get(order.card_id)
-        payment = Payment(
-            id=new_id("pay"),
-            order_id=order.id,
-            provider=provider.name,
-            state=PaymentState.PENDING,
-            amount=order.price,
-            created_at=now,
-            updated_at=now,
-        )
-        uow.payments.add(payment, actor=actor)
-        uow.commit()
-
-    request = PaymentRequest(
-        payment_id=payment.id,
-        order_id=order.id,
-        amount_minor=order.price.amount_minor,
-        currency=order.price.currency,
-        description=f"{order.offer_code} {order.id}",
-        language=card.language,
-        return_url=return_url,
-        scenario=scenario,
+        if pending:
+            # "Pay" pressed twice, or two devices: the same payment and checkout again
+            # (providers hand back the same session for the same payment), never a
+            # second charge.
+            payment = pending[0]
+        else:
+            payment = new_payment(order, provider_name, now=now)
+            uow.payments.add(payment, actor=actor)
+            uow.commit()
+    return request_checkout(
+        ctx, payment, order, language=card.language, return_url=return_url, scenario=scenario
     )
-    try:
-        result = provider.create_payment(request)
-    except ProviderError as exc:
-        result = ProviderResult(PaymentState.UNKNOWN, failure_code=f"provider_error: {exc}"[:64])
-
-    if (
-        result.state is PaymentState.PENDING
-        and result.provider_ref in (None, payment.provider_ref)
-        and result.checkout_url in (None, payment.checkout_url)
-    ):
-        return payment
-    return record_provider_result(ctx, payment.id, result, reason="provider answered start")
 
 
 def record_provider_result(
@@ -124,11 +159,18 @@ def apply_payment_event(ctx: Context, event: PaymentEvent, *, payload: str) -> E
     """
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        if not uow.payments.record_event(event, payload, now):
-            return EventOutcome.DUPLICATE
+        # The payment's row lock orders concurrent events for it; the event row's
+        # unique (provider, event id) then turns a replay into DUPLICATE.
         payment = uow.payments.get(event.payment_id, lock=True)
         if event.amount is not None and event.amount != payment.amount:
             outcome = EventOutcome.MISMATCH
+        elif event.state is payment.state or not PaymentState.allowed(payment.state, event.state):
+            outcome = EventOutcome.STALE
+        else:
+            outcome = EventOutcome.APPLIED
+        if not uow.payments.record_event(event, payload, now, outcome=outcome.value):
+            return EventOutcome.DUPLICATE
+        if outcome is EventOutcome.MISMATCH and event.amount is not None:
             mismatch = PaymentMismatch(
                 payment=payment.id,
                 reported=event.amount.display(),
@@ -146,9 +188,7 @@ def apply_payment_event(ctx: Context, event: PaymentEvent, *, payload: str) -> E
                     now,
                 )
             )
-        elif event.state is payment.state or not PaymentState.allowed(payment.state, event.state):
-            outcome = EventOutcome.STALE
-        else:
+        elif outcome is EventOutcome.APPLIED:
             updated = replace(payment, provider_ref=event.provider_ref or payment.provider_ref)
             _move_payment(
                 uow,
@@ -160,8 +200,6 @@ def apply_payment_event(ctx: Context, event: PaymentEvent, *, payload: str) -> E
                 reason=f"event {event.event_id}",
                 actor=f"provider:{event.provider}",
             )
-            outcome = EventOutcome.APPLIED
-        uow.payments.set_event_outcome(event.provider, event.event_id, outcome.value)
         uow.commit()
         return outcome
 
@@ -227,14 +265,15 @@ def _on_success(uow: UnitOfWork, ctx: Context, payment: Payment) -> None:
     order = uow.orders.get(payment.order_id, lock=True)
     if order.state in (OrderState.AWAITING_PAYMENT, OrderState.EXPIRED, OrderState.CANCELLED):
         paid = order.move_to(OrderState.PAID, now)
-        uow.orders.update(
-            paid, order.state, reason=f"payment {payment.id}", actor="system:payments"
-        )
+        # "paid" is noted, not stored: the same transaction stores where it leads.
+        uow.orders.note(paid, order.state, reason=f"payment {payment.id}", actor="system:payments")
         if order.state is OrderState.CANCELLED:
             card = uow.cards.get(order.card_id)
-            refund_order(uow, ctx, paid, card, reason_code="order_cancelled", now=now)
+            refund_order(
+                uow, ctx, paid, card, reason_code="order_cancelled", now=now, stored=order.state
+            )
         else:
-            fulfil_paid_order(uow, ctx, paid, now=now)
+            fulfil_paid_order(uow, ctx, paid, now=now, stored=order.state)
     else:
         # The order was already paid by another payment (two checkout pages, a retry
         # that both went through): this money is not owed, give it back.

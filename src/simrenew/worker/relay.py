@@ -93,7 +93,8 @@ class OutboxRelay:
         self, message: OutboxMessage, error: str, *, permanent: bool, stats: RelayStats
     ) -> None:
         now = self.ctx.clock.now()
-        retry_at = None if permanent else now + retry_delay(message.attempts + 1)
+        # ``attempts`` already counts this attempt: it is raised when a message is claimed.
+        retry_at = None if permanent else now + retry_delay(message.attempts)
         with self.uow() as uow:
             state = uow.outbox.mark_failed(
                 message.id, self.worker_id, error=error, retry_at=retry_at

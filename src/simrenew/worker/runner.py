@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from simrenew.services.lifecycle import sweep_lifecycle
@@ -14,20 +15,20 @@ if TYPE_CHECKING:
     from simrenew.bootstrap import App
 
 log = logging.getLogger(__name__)
-SWEEP_EVERY_SECONDS = 60.0
+SWEEP_EVERY_NS = 60 * 10**9
 
 
 def run_worker(app: App, stop: threading.Event) -> None:
     """Run until ``stop`` is set. Any number of workers may run side by side: the
     outbox is claimed with SKIP LOCKED under a lease, and the sweeps are idempotent."""
-    poll = app.settings.worker_poll_seconds
-    next_sweep = 0.0
+    poll_ms = app.settings.worker_poll_ms
+    next_sweep = 0
     while not stop.is_set():
         busy = False
         try:
             stats = app.relay.run_once()
             busy = bool(stats.delivered or stats.retried or stats.dead)
-            if time.monotonic() >= next_sweep:
+            if time.monotonic_ns() >= next_sweep:
                 expired = expire_unpaid_orders(app.ctx)
                 result = sweep_lifecycle(app.ctx)
                 if expired or result.to_grace or result.terminated:
@@ -37,8 +38,8 @@ def run_worker(app: App, stop: threading.Event) -> None:
                         result.to_grace,
                         result.terminated,
                     )
-                next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+                next_sweep = time.monotonic_ns() + SWEEP_EVERY_NS
         except Exception:  # the loop must survive a bad moment (database restart, ...)
             log.exception("worker iteration failed; retrying")
         if not busy:
-            stop.wait(poll)
+            stop.wait(timedelta(milliseconds=poll_ms).total_seconds())

@@ -519,6 +519,25 @@ def test_a_coupon_differing_only_in_case_clashes() -> None:
     ]
 
 
+def test_a_promotion_code_may_be_used_once() -> None:
+    second = """\
+  - code: SPRING
+    name: {zh-Hant: 春, zh-Hans: 春, en: Spring}
+    kind: bonus_data
+    bonus: {zone: HK, data_mb: 1024}
+    starts_at: "2026-01-01T00:00:00+08:00"
+    ends_at: "2027-01-01T00:00:00+08:00"
+"""
+    assert problems(BASE + second) == [
+        "line 50: promotions[1].code: promotion SPRING is defined twice"
+    ]
+
+
+def test_numbers_beyond_the_database_columns_are_refused() -> None:
+    text = edit("data_mb: 20480", "data_mb: 99999999999")
+    assert problems(text) == [f"line 19: {OFFER0}.allowances[0].data_mb: 99999999999 is too large"]
+
+
 def test_every_problem_in_a_file_is_reported_in_line_order() -> None:
     text = edit('price: "88.00"', "price: 88.5")
     text = edit("    currency: CNY", "    currency: RMB", text)
@@ -532,8 +551,8 @@ def test_every_problem_in_a_file_is_reported_in_line_order() -> None:
     assert lines == sorted(lines)
     assert len(found) == 6, found
     assert [p.split(": ", 1)[1] for p in found] == [
-        "zone_sets.extra_key: 'extra_key' is not a valid zone set name: capital letters and "
-        "digits, at most 16 characters, and not HK, CN or MO themselves",
+        "zone_sets.extra_key: 'extra_key' is not a valid zone set name: capital letters, "
+        "digits, '-', '_', at most 16 characters, and not HK, CN or MO themselves",
         f'{PRICE}: 88.5 is a YAML float, which can lose cents; quote the amount: "88.5"',
         f"{OFFER0}.allowances[1].voice_mins: unknown key 'voice_mins'; did you mean 'voice_min'?",
         f"{OFFER0}.allowances[1]: give exactly one of data_mb, voice_min, sms",

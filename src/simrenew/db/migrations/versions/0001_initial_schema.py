@@ -17,6 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    catalog_state = op.create_table(
+        "catalog_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.CheckConstraint("id = 1", name=op.f("ck_catalog_state_single_row")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_state")),
+    )
+    op.bulk_insert(catalog_state, [{"id": 1, "revision": 0}])
 
     op.create_table(
         "audit_log",
@@ -422,7 +430,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "status IN ('open', 'processing', 'succeeded', 'failed', 'refunded')",
+            "status IN ('processing', 'succeeded', 'failed', 'refunded')",
             name=op.f("ck_sandbox_charges_status"),
         ),
         sa.PrimaryKeyConstraint("payment_id", name=op.f("pk_sandbox_charges")),
@@ -430,6 +438,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("catalog_state")
     op.drop_table("sandbox_charges")
     op.drop_table("usage_records")
 
