@@ -78,7 +78,8 @@ def prepare(url: str, cards: int) -> None:
 def renew_once(app, number: str) -> None:  # type: ignore[no-untyped-def]
     ctx = app.ctx
     quote(ctx, number, OFFER)
-    placed = checkout(ctx, PlaceOrder(number, OFFER, Channel.APP, actor="bench"), pay_with="sandbox")
+    command = PlaceOrder(number, OFFER, Channel.APP, actor="bench")
+    placed = checkout(ctx, command, pay_with="sandbox")
     assert placed.payment is not None
     for callback in app.sandbox.complete(placed.payment.id):
         handle_callback(ctx, "sandbox", callback.headers, callback.body)
@@ -108,7 +109,8 @@ def run_renewals(url: str, workers: int, seconds: float, all_numbers: list[str])
     queue = context.Queue()
     shares = [all_numbers[i::workers] for i in range(workers)]
     processes = [
-        context.Process(target=renewal_worker, args=(url, share, seconds, queue)) for share in shares
+        context.Process(target=renewal_worker, args=(url, share, seconds, queue))
+        for share in shares
     ]
     for process in processes:
         process.start()
@@ -131,8 +133,10 @@ def sqlite_tpcb(path: Path, seconds: float) -> float:
         DROP TABLE IF EXISTS bench_accounts; DROP TABLE IF EXISTS bench_tellers;
         DROP TABLE IF EXISTS bench_branches; DROP TABLE IF EXISTS bench_history;
         CREATE TABLE bench_branches (bid INTEGER PRIMARY KEY, bbalance INTEGER, filler TEXT);
-        CREATE TABLE bench_tellers (tid INTEGER PRIMARY KEY, bid INTEGER, tbalance INTEGER, filler TEXT);
-        CREATE TABLE bench_accounts (aid INTEGER PRIMARY KEY, bid INTEGER, abalance INTEGER, filler TEXT);
+        CREATE TABLE bench_tellers (tid INTEGER PRIMARY KEY, bid INTEGER, tbalance INTEGER,
+                                    filler TEXT);
+        CREATE TABLE bench_accounts (aid INTEGER PRIMARY KEY, bid INTEGER, abalance INTEGER,
+                                     filler TEXT);
         CREATE TABLE bench_history (tid INTEGER, bid INTEGER, aid INTEGER, delta INTEGER,
                                     mtime TEXT, filler TEXT);
         """
@@ -152,15 +156,17 @@ def sqlite_tpcb(path: Path, seconds: float) -> float:
     done = 0
     while time.perf_counter() < deadline:
         aid, tid, delta = rng.randint(1, 100_000), rng.randint(1, 10), rng.randint(-5000, 5000)
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute("UPDATE bench_accounts SET abalance = abalance + ? WHERE aid = ?", (delta, aid))
-        connection.execute("SELECT abalance FROM bench_accounts WHERE aid = ?", (aid,)).fetchone()
-        connection.execute("UPDATE bench_tellers SET tbalance = tbalance + ? WHERE tid = ?", (delta, tid))
-        connection.execute("UPDATE bench_branches SET bbalance = bbalance + ? WHERE bid = 1", (delta,))
-        connection.execute(
-            "INSERT INTO bench_history VALUES (?, 1, ?, ?, CURRENT_TIMESTAMP, '')", (tid, aid, delta)
+        run = connection.execute
+        run("BEGIN IMMEDIATE")
+        run("UPDATE bench_accounts SET abalance = abalance + ? WHERE aid = ?", (delta, aid))
+        run("SELECT abalance FROM bench_accounts WHERE aid = ?", (aid,)).fetchone()
+        run("UPDATE bench_tellers SET tbalance = tbalance + ? WHERE tid = ?", (delta, tid))
+        run("UPDATE bench_branches SET bbalance = bbalance + ? WHERE bid = 1", (delta,))
+        run(
+            "INSERT INTO bench_history VALUES (?, 1, ?, ?, CURRENT_TIMESTAMP, '')",
+            (tid, aid, delta),
         )
-        connection.execute("COMMIT")
+        run("COMMIT")
         done += 1
     elapsed = time.perf_counter() - started
     connection.executescript(
@@ -181,9 +187,20 @@ def pgbench_args(url: str) -> list[str]:
 
 def pgbench_tps(url: str, clients: int, seconds: float) -> float:
     output = subprocess.run(
-        ["pgbench", "-n", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
-         "-T", str(int(seconds)), *pgbench_args(url)],
-        check=True, capture_output=True, text=True,
+        [
+            "pgbench",
+            "-n",
+            "-c",
+            str(clients),
+            "-j",
+            str(min(clients, os.cpu_count() or 1)),
+            "-T",
+            str(int(seconds)),
+            *pgbench_args(url),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     for line in output.splitlines():
         if line.startswith("tps"):
@@ -236,11 +253,14 @@ def bench_postgres(args: argparse.Namespace) -> Figures:
         prepare(url, args.cards)
         subprocess.run(
             ["pgbench", "-i", "-q", "-s", str(args.pg_scale), *pgbench_args(url)],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         figures = Figures("postgresql", args.workers, [], [])
         for _ in range(args.rounds):
-            figures.renewals.append(run_renewals(url, args.workers, args.seconds, numbers(args.cards)))
+            figures.renewals.append(
+                run_renewals(url, args.workers, args.seconds, numbers(args.cards))
+            )
             figures.baseline.append(pgbench_tps(url, args.workers, args.seconds))
         return figures
     finally:
@@ -250,13 +270,17 @@ def bench_postgres(args: argparse.Namespace) -> Figures:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=8, help="PostgreSQL client processes")
     parser.add_argument("--cards", type=int, default=2000)
-    parser.add_argument("--pg-url", default=os.environ.get("SIMRENEW_BENCH_POSTGRES_URL", PG_DEFAULT))
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("SIMRENEW_BENCH_POSTGRES_URL", PG_DEFAULT)
+    )
     parser.add_argument("--pg-scale", type=int, default=10)
     args = parser.parse_args()
     results = []

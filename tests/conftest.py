@@ -138,3 +138,4 @@ def app(engine: Engine, clock: FixedClock) -> Iterator[App]:
     import_catalog(application.ctx, demo_text("catalog.yaml"))
     import_cards(application.ctx, demo_text("cards.csv"))
     yield application
+    application.sandbox.dispose()

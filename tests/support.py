@@ -34,8 +34,16 @@ class FixedClock:
         self.current = datetime(*args, tzinfo=self.tz).astimezone(UTC)  # type: ignore[misc]
 
 
-def order(app: App, card: str, offer: str, *, key: str | None = None, coupon: str | None = None,
-          channel: Channel = Channel.WEB, actor: str = "test") -> Order:
+def order(
+    app: App,
+    card: str,
+    offer: str,
+    *,
+    key: str | None = None,
+    coupon: str | None = None,
+    channel: Channel = Channel.WEB,
+    actor: str = "test",
+) -> Order:
     placed, _ = place_order(
         app.ctx, PlaceOrder(card, offer, channel, actor=actor, coupon=coupon, idempotency_key=key)
     )

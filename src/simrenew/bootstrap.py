@@ -39,6 +39,7 @@ class App:
     relay: OutboxRelay
 
     def close(self) -> None:
+        self.sandbox.dispose()
         self.engine.dispose()
 
 
@@ -50,7 +51,14 @@ def build(
     clock = clock or SystemClock(settings.tz)
     uow = SqlUnitOfWorkFactory(engine, max_attempts=settings.outbox_max_attempts)
     secrets = [s.get_secret_value() for s in settings.sandbox_secrets]
-    sandbox = SandboxGateway(engine, secrets, now=clock.now)
+    # The sandbox keeps its books in the same database; on SQLite through its own
+    # connections, which need not flush to disk (see SandboxGateway._write).
+    sandbox_engine = (
+        make_engine(settings.database_url, durable=False)
+        if engine.dialect.name == "sqlite"
+        else engine
+    )
+    sandbox = SandboxGateway(sandbox_engine, secrets, now=clock.now)
     providers = {
         "sandbox": SandboxProvider(
             sandbox,

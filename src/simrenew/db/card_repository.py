@@ -47,6 +47,13 @@ _BY_NUMBER = (
     .join(t.card_numbers, t.card_numbers.c.card_id == t.cards.c.id)
     .where(t.card_numbers.c.number == bindparam("key"))
 )
+# A number resting in the cooling-off pool still leads to the card that held it, so
+# that its owner hears "this card was terminated" rather than "no such number".
+_BY_POOLED_NUMBER = (
+    select(*_CARD_COLUMNS)
+    .join(t.number_pool, t.number_pool.c.previous_card_id == t.cards.c.id)
+    .where(t.number_pool.c.number == bindparam("key"))
+)
 _LOCKED = {
     "get": _GET.with_for_update(),
     "iccid": _BY_ICCID.with_for_update(),
@@ -124,11 +131,14 @@ class SqlCardRepository:
         return card_from_row(row)
 
     def find(self, number_or_iccid: str, *, lock: bool = False) -> Card | None:
-        """By E.164 number (``+...``) or by ICCID; ``lock`` takes the card's row lock."""
+        """By E.164 number (``+...``) or by ICCID; ``lock`` takes the card's row lock.
+        A number in the cooling-off pool finds the terminated card that last held it."""
         kind = "number" if number_or_iccid.startswith("+") else "iccid"
         plain = {"number": _BY_NUMBER, "iccid": _BY_ICCID}
         statement = _LOCKED[kind] if lock else plain[kind]
         row = self._connection.execute(statement, {"key": number_or_iccid}).first()
+        if row is None and kind == "number":
+            row = self._connection.execute(_BY_POOLED_NUMBER, {"key": number_or_iccid}).first()
         return None if row is None else card_from_row(row)
 
     def add(self, card: Card, *, at: datetime) -> None:
@@ -162,6 +172,10 @@ class SqlCardRepository:
                 for c in cards
             ],
         )
+        numbers = [n for c in cards for n in c.numbers]
+        # A number issued again leaves the cooling-off pool (its time there is over:
+        # existing_identifiers refuses it before then).
+        self._connection.execute(delete(t.number_pool).where(t.number_pool.c.number.in_(numbers)))
         self._connection.execute(
             insert(t.card_numbers),
             [
@@ -173,8 +187,9 @@ class SqlCardRepository:
         )
         self._record_transitions(cards)
 
-    def existing_identifiers(self, identifiers: Iterable[str]) -> set[str]:
-        """Which of these ICCIDs, EIDs or numbers already belong to a card."""
+    def existing_identifiers(self, identifiers: Iterable[str], *, at: datetime) -> set[str]:
+        """Which of these ICCIDs, EIDs or numbers already belong to a card, or are
+        numbers still cooling off at ``at``."""
         wanted = list(set(identifiers))
         found: set[str] = set()
         for start in range(0, len(wanted), 500):
@@ -196,7 +211,9 @@ class SqlCardRepository:
             )
             found.update(
                 self._connection.scalars(
-                    select(t.number_pool.c.number).where(t.number_pool.c.number.in_(chunk))
+                    select(t.number_pool.c.number).where(
+                        t.number_pool.c.number.in_(chunk), t.number_pool.c.reusable_from > at
+                    )
                 )
             )
         return found

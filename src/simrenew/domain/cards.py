@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -107,11 +108,13 @@ _MOBILE_TYPES = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_number(text: str) -> str:
     """A Hong Kong or Mainland mobile number in E.164.
 
     Accepts ``+852 9123 4567``, ``91234567`` (8 digits: Hong Kong), ``13800138000``
     (11 digits starting with 1: Mainland) and the ``00`` international prefix.
+    Cached: parsing with phonenumbers costs more than a database round trip.
     """
     raw = "".join(ch for ch in text.strip() if ch not in " -()")
     if raw.startswith("00"):

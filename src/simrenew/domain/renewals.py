@@ -69,6 +69,13 @@ def is_running(card: Card, today: date) -> bool:
     )
 
 
+def grace_is_over(card: Card, line: ProductLine, today: date) -> bool:
+    """True once the last day of grace (validity end + grace days) has passed."""
+    if card.state not in (CardState.ACTIVE, CardState.GRACE) or card.validity_end is None:
+        return False
+    return today > card.validity_end + timedelta(days=line.grace_days)
+
+
 def period_end(start: date, period: Period) -> date:
     if period.unit == "days":
         return start + timedelta(days=period.count - 1)
@@ -96,12 +103,13 @@ def plan_renewal(
     order_id: str | None,
 ) -> RenewalPlan:
     """What fulfilling ``quote`` for ``card`` at ``now`` does. Pure; raises on refusal."""
-    if card.state not in RENEWABLE_STATES:
-        raise CardNotRenewable(card=card.iccid, state=card.state.value)
+    today = now.astimezone(tz).date()
+    if card.state not in RENEWABLE_STATES or grace_is_over(card, line, today):
+        # A card past its grace is refused even before the sweep has marked it.
+        raise CardNotRenewable(card=card.iccid, state=CardState.TERMINATED.value)
     offer = quote.offer
     if offer.product_line != card.product_line:
         raise OfferNotAvailable(offer=offer.code)
-    today = now.astimezone(tz).date()
     running = is_running(card, today)
     bonus = quote.bonus
 

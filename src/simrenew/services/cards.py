@@ -50,7 +50,7 @@ def import_cards(
             for value in (row.iccid, row.eid, row.primary_number, row.second_number)
             if value
         ]
-        taken = uow.cards.existing_identifiers(identifiers)
+        taken = uow.cards.existing_identifiers(identifiers, at=now)
         good: list[CardRow] = []
         for row in parsed.rows:
             clashes = [

@@ -14,6 +14,7 @@ from datetime import datetime
 from simrenew.domain.errors import Conflict, PaymentMismatch
 from simrenew.domain.ids import new_id
 from simrenew.domain.messages import MessageKind
+from simrenew.domain.money import Money
 from simrenew.domain.orders import Order, OrderState
 from simrenew.domain.payments import EventOutcome, Payment, PaymentEvent, PaymentState
 from simrenew.ports import AuditRecord, PaymentRequest, ProviderError, ProviderResult, UnitOfWork
@@ -125,6 +126,11 @@ def record_provider_result(
     now = ctx.clock.now()
     with ctx.uow() as uow:
         payment = uow.payments.get(payment_id, lock=True)
+        if result.amount_minor is not None and result.amount_minor != payment.amount.amount_minor:
+            reported = Money(result.amount_minor, payment.amount.currency)
+            _flag_mismatch(uow, payment, reported, actor=f"provider:{payment.provider}", at=now)
+            uow.commit()
+            return payment
         updated = replace(
             payment,
             provider_ref=result.provider_ref or payment.provider_ref,
@@ -171,23 +177,7 @@ def apply_payment_event(ctx: Context, event: PaymentEvent, *, payload: str) -> E
         if not uow.payments.record_event(event, payload, now, outcome=outcome.value):
             return EventOutcome.DUPLICATE
         if outcome is EventOutcome.MISMATCH and event.amount is not None:
-            mismatch = PaymentMismatch(
-                payment=payment.id,
-                reported=event.amount.display(),
-                expected=payment.amount.display(),
-            )
-            # Kept for manual review; the payment does not move on a wrong amount.
-            uow.audit.record(
-                AuditRecord(
-                    "payment",
-                    payment.id,
-                    payment.state.value,
-                    payment.state.value,
-                    f"flagged: {mismatch.message}",
-                    f"provider:{event.provider}",
-                    now,
-                )
-            )
+            _flag_mismatch(uow, payment, event.amount, actor=f"provider:{event.provider}", at=now)
         elif outcome is EventOutcome.APPLIED:
             updated = replace(payment, provider_ref=event.provider_ref or payment.provider_ref)
             _move_payment(
@@ -226,6 +216,26 @@ def recheck_payment(ctx: Context, payment_id: str) -> Payment:
     except ProviderError:
         return payment
     return record_provider_result(ctx, payment.id, result, reason="re-checked with provider")
+
+
+def _flag_mismatch(
+    uow: UnitOfWork, payment: Payment, reported: Money, *, actor: str, at: datetime
+) -> None:
+    """Kept for manual review; a payment never moves on an amount it was not made for."""
+    mismatch = PaymentMismatch(
+        payment=payment.id, reported=reported.display(), expected=payment.amount.display()
+    )
+    uow.audit.record(
+        AuditRecord(
+            "payment",
+            payment.id,
+            payment.state.value,
+            payment.state.value,
+            f"flagged: {mismatch.message}",
+            actor,
+            at,
+        )
+    )
 
 
 def _move_payment(
@@ -267,6 +277,8 @@ def _on_success(uow: UnitOfWork, ctx: Context, payment: Payment) -> None:
         paid = order.move_to(OrderState.PAID, now)
         # "paid" is noted, not stored: the same transaction stores where it leads.
         uow.orders.note(paid, order.state, reason=f"payment {payment.id}", actor="system:payments")
+        if order.state is OrderState.EXPIRED:
+            _reclaim_promotions(uow, paid, now=now)
         if order.state is OrderState.CANCELLED:
             card = uow.cards.get(order.card_id)
             refund_order(
@@ -278,3 +290,27 @@ def _on_success(uow: UnitOfWork, ctx: Context, payment: Payment) -> None:
         # The order was already paid by another payment (two checkout pages, a retry
         # that both went through): this money is not owed, give it back.
         enqueue_refund(uow, payment.id, order.id, "duplicate_payment", now=now)
+
+
+def _reclaim_promotions(uow: UnitOfWork, order: Order, *, now: datetime) -> None:
+    """Expiry gave the order's promotion uses back; a late payment at the promoted
+    price uses them after all. Past a global limit the price paid is still honoured
+    (the buyer was quoted it), and the overrun is recorded for the operator."""
+    wanted = set(order.promotions)
+    for promotion in uow.catalog.promotions():
+        if promotion.code not in wanted:
+            continue
+        if promotion.global_limit is None and promotion.per_card_limit is None:
+            continue
+        if not uow.catalog.reserve_redemption(promotion, order.card_id, order.id, now):
+            uow.audit.record(
+                AuditRecord(
+                    "order",
+                    order.id,
+                    order.state.value,
+                    order.state.value,
+                    f"promotion {promotion.code} honoured past its global limit (late payment)",
+                    "system:payments",
+                    now,
+                )
+            )

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Table, func, select
 from simrenew.bootstrap import App
 from simrenew.db import tables
 from simrenew.domain.cards import CardState
-from simrenew.domain.errors import SignatureInvalid
+from simrenew.domain.errors import PaymentNotFound, SignatureInvalid
 from simrenew.domain.orders import OrderState
 from simrenew.domain.payments import EventOutcome, Payment, PaymentState
 from simrenew.providers.sandbox import SIGNATURE_HEADER, Callback, signature_header
@@ -341,6 +341,13 @@ def test_one_good_signature_among_several_is_enough(app: App) -> None:
     headers = _headers(app, succeeded.body, secrets=["retired-secret", OLD_SECRET])
     assert handle_callback(app.ctx, "sandbox", headers, succeeded.body) is EventOutcome.APPLIED
     assert _fulfilments(app, placed.id) == 1
+
+
+def test_a_signed_event_for_a_payment_we_never_made_is_refused_and_not_kept(app: App) -> None:
+    body = _body("pay_00000000000000000000000000000000", "payment.succeeded", event_id="evt_x")
+    with pytest.raises(PaymentNotFound):
+        handle_callback(app.ctx, "sandbox", _headers(app, body, secrets=[NEW_SECRET]), body)
+    assert _count(app, tables.payment_events) == 0
 
 
 # --- amounts -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import date, timedelta
 
@@ -13,7 +14,7 @@ from simrenew.domain.orders import Channel
 from simrenew.services.cards import show_card
 from simrenew.services.ordering import PlaceOrder, place_order
 from simrenew.services.payments import OrderNotPayable, handle_callback, start_payment
-from tests.support import START, HKT
+from tests.support import HKT, START
 
 CARD = "+85251234567"  # ONE2, in stock; ONE2-D7 is a 7-day plan
 THREADS = 20
@@ -24,7 +25,8 @@ def _renew(app: App, key: str, barrier: threading.Barrier, errors: list[BaseExce
     try:
         barrier.wait(timeout=30)
         order, _ = place_order(
-            app.ctx, PlaceOrder(CARD, "ONE2-D7", Channel.APP, actor="app:device", idempotency_key=key)
+            app.ctx,
+            PlaceOrder(CARD, "ONE2-D7", Channel.APP, actor="app:device", idempotency_key=key),
         )
         try:
             payment = start_payment(app.ctx, order.id, "sandbox", actor="app:device")
@@ -73,6 +75,6 @@ def test_twenty_parallel_renewals_half_sharing_a_key(app: App) -> None:
     assert view.card.validity_end == today + timedelta(days=7 * expected - 1)
     periods = sorted((p.start, p.end) for p in view.periods)
     assert len(periods) == expected
-    for (_, end), (start, _) in zip(periods, periods[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(periods):
         assert start == end + timedelta(days=1)
     assert periods[0][0] == date(2026, 11, 22)

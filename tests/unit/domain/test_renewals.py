@@ -481,6 +481,12 @@ def test_stacking_never_loses_or_doubles_a_day(
         offer = make_offer("P", period=period)
 
         event("running" if running else f"not running ({card.state.value})")
+        if today > validity_end + timedelta(days=make_line().grace_days):
+            # Past its grace the card is finished, whether or not the sweep has run.
+            event("refused: grace over")
+            with pytest.raises(CardNotRenewable):
+                renew(card, offer, periods=periods, now=now)
+            continue
         if end > limit:
             event("refused: queue limit")
             with pytest.raises(QueueLimitExceeded) as caught:
@@ -518,3 +524,14 @@ def test_start_of_day_is_used_for_queued_buckets() -> None:
     card, periods = running_card(date(2026, 6, 30))
     plan = renew(card, M30, periods=periods)
     assert plan.buckets[0].valid_from == start_of_day(date(2026, 7, 1), HK)
+
+
+def test_a_card_past_its_grace_is_refused_before_the_sweep_marks_it() -> None:
+    last_grace_day = date(2026, 6, 30) + timedelta(days=make_line().grace_days)
+    card = make_card(state=CardState.GRACE, validity_end=date(2026, 6, 30))
+    on_last_day = datetime(
+        last_grace_day.year, last_grace_day.month, last_grace_day.day, 23, tzinfo=HK
+    )
+    assert renew(card, M30, now=on_last_day).new_state is CardState.ACTIVE
+    with pytest.raises(CardNotRenewable):
+        renew(card, M30, now=on_last_day + timedelta(hours=1))
