@@ -26,7 +26,7 @@ from simrenew.db.serialization import (
 from simrenew.domain.catalog import Offer, ProductLine, ZoneMap
 from simrenew.domain.promotions import Promotion
 
-_CURRENT_OFFERS = select(
+OFFER_COLUMNS = (
     t.offer_versions.c.code,
     t.offer_versions.c.version,
     t.offer_versions.c.product_line,
@@ -34,8 +34,8 @@ _CURRENT_OFFERS = select(
     t.offer_versions.c.price_minor,
     t.offer_versions.c.currency,
     t.offer_versions.c.body,
-    t.offers.c.active,
-).join(
+)
+_CURRENT_OFFERS = select(*OFFER_COLUMNS, t.offers.c.active).join(
     t.offers,
     (t.offers.c.code == t.offer_versions.c.code)
     & (t.offers.c.current_version == t.offer_versions.c.version),
@@ -81,21 +81,13 @@ class CatalogCache:
         offer = self._versions.get((code, version))
         if offer is None:
             row = connection.execute(
-                select(t.offer_versions).where(
+                select(*OFFER_COLUMNS).where(
                     t.offer_versions.c.code == code, t.offer_versions.c.version == version
                 )
             ).first()
             if row is None:
                 return None
-            offer = offer_from_row(
-                row.code,
-                row.version,
-                row.product_line,
-                row.kind,
-                row.price_minor,
-                row.currency,
-                row.body,
-            )
+            offer = offer_from_row(row)
             self._versions[(code, version)] = offer
         return offer
 
@@ -116,15 +108,7 @@ class CatalogCache:
         offers: dict[str, Offer] = {}
         listed: dict[str, list[Offer]] = {}
         for row in connection.execute(_CURRENT_OFFERS):
-            offer = offer_from_row(
-                row.code,
-                row.version,
-                row.product_line,
-                row.kind,
-                row.price_minor,
-                row.currency,
-                row.body,
-            )
+            offer = offer_from_row(row)
             offers[offer.code] = offer
             if row.active:
                 listed.setdefault(offer.product_line, []).append(offer)

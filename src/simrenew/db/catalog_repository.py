@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from simrenew.db import tables as t
-from simrenew.db.catalog_cache import CatalogCache, CatalogSnapshot
+from simrenew.db.catalog_cache import OFFER_COLUMNS, CatalogCache, CatalogSnapshot
 from simrenew.db.serialization import (
     offer_body,
     offer_from_row,
@@ -20,22 +19,6 @@ from simrenew.db.serialization import (
 from simrenew.domain.catalog import Catalog, Offer, ProductLine, ZoneMap
 from simrenew.domain.errors import NotFound, OfferNotFound
 from simrenew.domain.promotions import Promotion
-
-_OFFER_COLUMNS = (
-    t.offer_versions.c.code,
-    t.offer_versions.c.version,
-    t.offer_versions.c.product_line,
-    t.offer_versions.c.kind,
-    t.offer_versions.c.price_minor,
-    t.offer_versions.c.currency,
-    t.offer_versions.c.body,
-)
-
-
-def _offer(row: Any) -> Offer:
-    return offer_from_row(
-        row.code, row.version, row.product_line, row.kind, row.price_minor, row.currency, row.body
-    )
 
 
 class SqlCatalogRepository:
@@ -248,11 +231,11 @@ class SqlCatalogRepository:
 
     def _stored_offer(self, code: str, version: int) -> Offer:
         row = self._connection.execute(
-            select(*_OFFER_COLUMNS).where(
+            select(*OFFER_COLUMNS).where(
                 t.offer_versions.c.code == code, t.offer_versions.c.version == version
             )
         ).one()
-        return _offer(row)
+        return offer_from_row(row)
 
     def _bump_revision(self) -> None:
         bumped = self._connection.execute(

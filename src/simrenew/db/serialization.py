@@ -51,24 +51,18 @@ def offer_body(offer: Offer) -> dict[str, Any]:
     }
 
 
-def offer_from_row(
-    code: str,
-    version: int,
-    product_line: str,
-    kind: str,
-    price_minor: int,
-    currency: str,
-    body: dict[str, Any],
-) -> Offer:
+def offer_from_row(row: Any) -> Offer:
+    """An offer version from a row of ``offer_versions`` (or one with its columns)."""
+    body: dict[str, Any] = row.body
     period = body.get("period")
     return Offer(
-        code=code,
-        version=version,
-        product_line=product_line,
-        kind=OfferKind(kind),
+        code=row.code,
+        version=row.version,
+        product_line=row.product_line,
+        kind=OfferKind(row.kind),
         name=texts_from_json(body["name"]),
         description=texts_from_json(body["description"]),
-        price=Money(price_minor, currency),
+        price=Money(row.price_minor, row.currency),
         period=None if period is None else Period(int(period["count"]), period["unit"]),
         allowances=tuple(allowance_from_json(a) for a in body["allowances"]),
         rollover=bool(body["rollover"]),

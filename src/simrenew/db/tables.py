@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -322,6 +323,23 @@ idempotency_keys = Table(
     Column("result_ref", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_idempotency_keys_created", "created_at"),
+)
+
+# Responses of mutating HTTP calls, kept 24 h by Idempotency-Key so that a repeat gets
+# the first response byte for byte. ``status`` is NULL while the first call is still
+# running (a concurrent repeat then gets a retryable 409).
+idempotent_requests = Table(
+    "idempotent_requests",
+    metadata,
+    Column("scope", String(96), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer),
+    Column("headers", JsonText),
+    Column("body", LargeBinary),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime),
+    Index("ix_idempotent_requests_created", "created_at"),
 )
 
 # --- side effects and history ---------------------------------------------------------

@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from simrenew.config import Settings
 from simrenew.notify.smtp import SmtpEmailSender
 from simrenew.ports import DeliveryError, PermanentDeliveryError
+from tests.smtp_support import StoringHandler, free_port, smtp_server
 
 SENDER = "simrenew <noreply@simrenew.example.hk>"
 FIXED_NOW = datetime(2026, 3, 1, 4, 5, 6, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class StoringHandler:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-    def messages(self) -> list[EmailMessage]:
-        parsed = []
-        for envelope in self.envelopes:
-            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            parsed.append(message)
-        return parsed
 
 
 class RefusingRecipientHandler(StoringHandler):
@@ -65,17 +35,6 @@ class RefusingDataHandler(StoringHandler):
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return self.answer
-
-
-@contextmanager
-def smtp_server(handler: object, **smtp_kwargs: Any) -> Iterator[int]:
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
-    controller.start()  # returns once the server answers
-    try:
-        yield port
-    finally:
-        controller.stop()
 
 
 def sender_for(port: int, **kwargs: Any) -> SmtpEmailSender:

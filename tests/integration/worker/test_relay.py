@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import Row, select
 
 from simrenew.bootstrap import App
@@ -27,6 +23,7 @@ from simrenew.domain.outbox import OutboxKind, OutboxState, retry_delay
 from simrenew.notify.smtp import SmtpEmailSender
 from simrenew.ports import DeliveryError, PermanentDeliveryError
 from simrenew.worker.relay import OutboxRelay, RelayStats
+from tests.smtp_support import StoringHandler, smtp_server
 from tests.support import FixedClock, renew
 
 CARD = "+85251234567"  # ONE2, in stock, with an e-mail address
@@ -88,11 +85,6 @@ def outbox_row(app: App, message_id: str) -> Row[Any]:
 def outbox_rows(app: App) -> list[Row[Any]]:
     with app.engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
         return list(connection.execute(select(t.outbox).order_by(t.outbox.c.id)))
-
-
-def requires_row_locks(app: App) -> None:
-    if app.engine.dialect.name != "postgresql":
-        pytest.skip("needs row locks (SELECT ... FOR UPDATE SKIP LOCKED)")
 
 
 # --- retries and dead letters --------------------------------------------------------
@@ -259,9 +251,9 @@ class RendezvousSender(RecordingSender):
             self.by_thread[threading.current_thread().name] += 1
 
 
-@pytest.mark.postgres
+# Row locks (SELECT ... FOR UPDATE SKIP LOCKED) exist on PostgreSQL only: these run there.
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_two_relays_in_two_threads_deliver_every_message_exactly_once(app: App) -> None:
-    requires_row_locks(app)
     ids = queue_sms(app, 300)
     sender = RendezvousSender(parties=2)
     relays = [make_relay(app, sender, worker_id=f"w{n}", batch_size=10) for n in (1, 2)]
@@ -281,9 +273,8 @@ def test_two_relays_in_two_threads_deliver_every_message_exactly_once(app: App) 
     assert {row.claimed_by for row in rows} == {"w1", "w2"}
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_claims_from_two_concurrent_transactions_are_disjoint(app: App, clock: FixedClock) -> None:
-    requires_row_locks(app)
     ids = queue_sms(app, 20)
     now = clock.now()
     lease_until = now + app.relay.lease
@@ -307,28 +298,6 @@ def test_claims_from_two_concurrent_transactions_are_disjoint(app: App, clock: F
 
 
 # --- end to end over SMTP -------------------------------------------------------------
-
-
-class StoringHandler:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@contextmanager
-def smtp_server(handler: object) -> Iterator[int]:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()  # returns once the server answers
-    try:
-        yield port
-    finally:
-        controller.stop()
 
 
 def test_the_renewal_confirmation_email_arrives_over_smtp(app: App) -> None:

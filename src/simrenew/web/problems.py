@@ -1,0 +1,148 @@
+"""RFC 9457 ``application/problem+json`` for every error, in the caller's language.
+
+Every body has ``type``, ``title``, ``status``, ``detail`` and our stable ``code``;
+never a stack trace or an internal id. Domain errors map by their ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from simrenew.domain.errors import DomainError, ImportInvalid
+from simrenew.web.languages import negotiate
+from simrenew.web.messages import translate
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://simrenew.example.hk/problems/"
+
+
+class Problem(Exception):
+    """An HTTP-level problem raised by the web layer itself (auth, headers)."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, *, title: str | None = None, **params: Any
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or code.replace("_", " ").capitalize()
+        self.params = params
+        self.headers: dict[str, str] = {}
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    params: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    language = negotiate(request.headers.get("accept-language"))
+    title, detail = translate(code, language, params or {}, title=title, detail=detail)
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **(extra or {}),
+    }
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    return JSONResponse(
+        body,
+        status_code=status,
+        media_type=MEDIA_TYPE,
+        headers={"Content-Language": language, **(headers or {})},
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every exception into a problem."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        extra: dict[str, Any] = {}
+        if isinstance(exc, ImportInvalid):
+            extra["problems"] = [str(p) for p in exc.problems]
+        return problem_response(
+            request,
+            status=exc.status,
+            code=exc.code,
+            title=type(exc).__name__,
+            detail=exc.message,
+            params=dict(exc.params),
+            extra=extra,
+        )
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            request,
+            status=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            params=exc.params,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
+                "message": str(error.get("msg", "")),
+            }
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem_response(
+            request,
+            status=422,
+            code="validation_error",
+            title="Invalid input",
+            detail=f"The request is not valid: {summary}",
+            params={"errors": summary},
+            extra={"errors": errors},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem_response(
+            request,
+            status=exc.status_code,
+            code=code,
+            title=code.replace("_", " ").capitalize(),
+            detail=str(exc.detail),
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", "-")
+        log.exception("unhandled error in request %s", request_id)
+        return problem_response(
+            request,
+            status=500,
+            code="internal_error",
+            title="Internal error",
+            detail=f"We could not handle the request; please try again later. "
+            f"Reference: {request_id}",
+            params={"request_id": request_id},
+        )
