@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/simrenew demo
+	$(BIN)/simrenew serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from simrenew import logging_setup
 from simrenew.bootstrap import App, build
 from simrenew.config import Settings
 from simrenew.db.migrate import upgrade
-from simrenew.demo.seed import run_demo
+from simrenew.demo.seed import run_demo, seed
 from simrenew.domain.cards import mask_number
 from simrenew.domain.errors import DomainError, ImportInvalid
 from simrenew.domain.orders import Channel
@@ -31,6 +33,7 @@ from simrenew.services.lifecycle import sweep_lifecycle
 from simrenew.services.ordering import PlaceOrder, expire_unpaid_orders, place_order
 from simrenew.services.payments import handle_callback, recheck_payment, start_payment
 from simrenew.services.quoting import offers_for_card
+from simrenew.web.app import create_app
 from simrenew.worker.runner import run_worker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -327,7 +330,54 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         out.print(f"worker {application.relay.worker_id} running; Ctrl-C stops it")
+        logging_setup.configure()
         run_worker(application, stop)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option(help="seed the demo data on first run")] = False,
+) -> None:
+    """Embedded mode: API, web pages and worker in one process (SQLite by default)."""
+    with running() as application:
+        upgrade(application.engine)
+        if demo:
+            seed(application, out)
+        stop = threading.Event()
+        worker_thread = threading.Thread(
+            target=run_worker, args=(application, stop), name="simrenew-worker", daemon=True
+        )
+        worker_thread.start()
+        out.print(f"simrenew on http://{host}:{port}  (API docs: /docs; Ctrl-C stops it)")
+        logging_setup.configure()
+        try:
+            uvicorn.run(
+                create_app(application), host=host, port=port, access_log=False, log_config=None
+            )
+        finally:
+            stop.set()
+            worker_thread.join(timeout=10)
+
+
+@app.command("api")
+def api(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="server processes")] = 1,
+) -> None:
+    """Production: the HTTP API only (run `simrenew worker` beside it, any number of each)."""
+    logging_setup.configure()
+    uvicorn.run(
+        "simrenew.web.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+    )
 
 
 @app.command("demo")

@@ -29,6 +29,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         connection.commit()
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    config = alembic_config()
+    with engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        connection.commit()
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
         return MigrationContext.configure(connection).get_current_revision()
