@@ -304,6 +304,38 @@ def inbox(
             out.print(f"  {message.body}")
 
 
+@app.command("outbox")
+def outbox(
+    dead: Annotated[bool, typer.Option(help="list dead letters")] = False,
+    retry: Annotated[
+        str | None, typer.Option(help="put this dead message back in the queue")
+    ] = None,
+    retry_all: Annotated[bool, typer.Option(help="put every dead message back")] = False,
+) -> None:
+    """The outbox: backlog by state, dead letters, and retrying them."""
+    with running() as application, application.uow() as uow:
+        if retry or retry_all:
+            count = uow.outbox.retry_dead(retry, application.ctx.clock.now())
+            uow.commit()
+            out.print(f"{count} message(s) back in the queue")
+            if retry and not count:
+                err.print(f"[red]error[/red]: no dead message {escape(retry)}")
+                raise typer.Exit(1)
+            return
+        counts = uow.outbox.counts()
+        out.print(
+            ", ".join(
+                f"{state} {counts.get(state, 0)}" for state in ("pending", "delivered", "dead")
+            )
+        )
+        if dead:
+            for message in uow.outbox.list(state="dead", limit=100):
+                out.print(
+                    f"{message.id} {message.kind.value} attempts {message.attempts}: "
+                    f"{escape(message.last_error or '')}"
+                )
+
+
 @app.command("sweep")
 def sweep() -> None:
     """Expire unpaid orders and move cards whose validity or grace has ended."""

@@ -384,3 +384,33 @@ def test_demo_on_an_empty_database_and_again(cli: Cli) -> None:
     assert seconds < DEMO_SECONDS_LIMIT, f"demo took {seconds:.1f} s"
     again, _ = run_demo_timed(cli)
     check_demo_output(again)
+
+
+def test_outbox_lists_dead_letters_and_retries_them(tmp_path: Path) -> None:
+    from simrenew.bootstrap import build
+    from simrenew.config import Settings
+    from simrenew.domain.outbox import OutboxKind
+
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    env = {"SIMRENEW_DATABASE_URL": url}
+    assert CliRunner().invoke(cli_app, ["db", "upgrade"], env=env).exit_code == 0
+    application = build(Settings(database_url=url))
+    now = application.ctx.clock.now()
+    with application.uow() as uow:
+        uow.outbox.add(OutboxKind.SMS, {"to": "+85251234567", "text": "hi"}, at=now)
+        uow.commit()
+    with application.uow() as uow:
+        (message,) = uow.outbox.claim(now=now, lease_until=now, worker="w", limit=1)
+        uow.outbox.mark_failed(message.id, "w", error="gateway said no", retry_at=None)
+        uow.commit()
+    application.close()
+
+    listed = CliRunner().invoke(cli_app, ["outbox", "--dead"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "dead 1" in listed.output
+    assert message.id in listed.output and "gateway said no" in listed.output
+    retried = CliRunner().invoke(cli_app, ["outbox", "--retry", message.id], env=env)
+    assert retried.exit_code == 0 and "1 message(s) back" in retried.output
+    assert "pending 1" in CliRunner().invoke(cli_app, ["outbox"], env=env).output
+    missing = CliRunner().invoke(cli_app, ["outbox", "--retry", "msg_nope"], env=env)
+    assert missing.exit_code == 1
