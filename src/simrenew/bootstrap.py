@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import Engine
 
 from simrenew.config import Settings
 from simrenew.db.engine import make_engine
 from simrenew.db.uow import SqlUnitOfWorkFactory
+from simrenew.domain.auth import AuthPolicy, SendLimit
 from simrenew.network.recording import RecordingNetworkGateway
 from simrenew.notify.dev_inbox import DevInbox
 from simrenew.notify.smtp import SmtpEmailSender
-from simrenew.ports import Clock, EmailSender
+from simrenew.ports import AuthConfig, Clock, EmailSender
 from simrenew.providers.sandbox import SandboxGateway, SandboxProvider
+from simrenew.ratelimit import LimitsRateLimiter
 from simrenew.services.context import Context
 from simrenew.worker.relay import OutboxRelay
 
@@ -41,6 +43,21 @@ class App:
     def close(self) -> None:
         self.sandbox.dispose()
         self.engine.dispose()
+
+
+def auth_config(settings: Settings) -> AuthConfig:
+    """Login policy from settings, and the rate limiter the services share."""
+    hour = timedelta(hours=1)
+    policy = AuthPolicy(
+        secret=settings.login_secret.get_secret_value().encode(),
+        allowed_country_codes=frozenset(settings.login_country_codes),
+        send_limits=(
+            SendLimit("number", settings.login_codes_per_number_hour, hour),
+            SendLimit("ip", settings.login_codes_per_ip_hour, hour),
+            SendLimit("prefix", settings.login_codes_per_prefix_hour, hour),
+        ),
+    )
+    return AuthConfig(limiter=LimitsRateLimiter(settings.redis_url), policy=policy)
 
 
 def build(
@@ -74,6 +91,7 @@ def build(
         brand=settings.brand,
         official_domain=settings.official_domain,
         order_ttl=settings.order_ttl,
+        auth=auth_config(settings),
     )
     inbox = DevInbox(engine, now=clock.now)
     email: EmailSender = SmtpEmailSender.from_settings(settings) if settings.smtp_host else inbox

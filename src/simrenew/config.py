@@ -47,11 +47,35 @@ class Settings(BaseSettings):
     worker_batch_size: int = 50
     worker_lease_seconds: int = 60
     worker_poll_ms: int = Field(default=1000, gt=0, description="idle wait between outbox polls")
+    # --- subscriber login (services/auth.py) ---
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db for rate limits shared by all processes; "
+        "unset: limits kept in process memory (embedded mode)",
+    )
+    login_secret: SecretStr = Field(
+        default=SecretStr("dev-only-login-secret-change-me"),
+        description="HMAC key for stored login codes; set a long random value in production.",
+    )
+    login_country_codes: list[str] = Field(
+        default_factory=lambda: ["852", "86", "853"],
+        description="Country calling codes that login codes may be sent to (SMS pumping).",
+    )
+    login_codes_per_number_hour: int = Field(default=5, gt=0)
+    login_codes_per_ip_hour: int = Field(default=20, gt=0)
+    login_codes_per_prefix_hour: int = Field(default=30, gt=0)
 
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
+        return value
+
+    @field_validator("login_country_codes", mode="before")
+    @classmethod
+    def _split_countries(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lstrip("+") for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("sandbox_secrets", mode="before")

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from simrenew.domain.accounts import (
+    AutoRenewSetting,
+    BoundCard,
+    NotificationPreferences,
+    Subscriber,
+)
+from simrenew.domain.auth import AuthPolicy, CodePurpose, LoginCode, Session
 from simrenew.domain.buckets import Bucket
 from simrenew.domain.cards import Card, CardState
 from simrenew.domain.catalog import BucketKind, Catalog, Offer, ProductLine, ZoneMap
@@ -189,6 +196,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def accounts(self) -> AccountRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -287,3 +296,70 @@ class DeliveryError(Exception):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (e.g. the address is rejected): dead-letter at once."""
+
+
+# --- subscriber accounts and rate limits ----------------------------------------------
+
+
+class AccountRepository(Protocol):
+    """Subscribers, their cards, login codes, sessions and settings."""
+
+    def subscriber_by_phone(self, phone: str) -> Subscriber | None: ...
+    def get_subscriber(self, subscriber_id: str) -> Subscriber | None: ...
+    def add_subscriber(self, subscriber: Subscriber) -> None: ...
+    def update_subscriber(self, subscriber: Subscriber) -> None: ...
+    def latest_code(
+        self, phone: str, purpose: CodePurpose, *, lock: bool = False
+    ) -> LoginCode | None: ...
+    def locked_since(
+        self, phone: str, purpose: CodePurpose, *, after: datetime, max_attempts: int
+    ) -> datetime | None:
+        """When the latest code killed by ``max_attempts`` wrong tries after ``after``
+        was killed, if any."""
+        ...
+
+    def add_code(self, code: LoginCode, *, supersede_at: datetime) -> None:
+        """Store ``code``; the live codes it replaces end at ``supersede_at``."""
+        ...
+
+    def save_code_check(self, code: LoginCode) -> bool:
+        """Record a try (attempts, consumed_at). False if the code was used meanwhile."""
+        ...
+
+    def add_session(self, session: Session) -> None: ...
+    def get_session(self, session_id: str) -> Session | None: ...
+    def touch_session(self, session_id: str, at: datetime) -> None: ...
+    def revoke_session(self, session_id: str, at: datetime) -> None: ...
+    def bind_card(self, subscriber_id: str, card_id: str, at: datetime) -> bool: ...
+    def bound_cards(self, subscriber_id: str) -> list[BoundCard]: ...
+    def is_bound(self, subscriber_id: str, card_id: str) -> bool: ...
+    def preferences(self, subscriber_id: str) -> NotificationPreferences: ...
+    def save_preferences(
+        self, subscriber_id: str, preferences: NotificationPreferences, at: datetime
+    ) -> None: ...
+    def auto_renew(self, card_id: str) -> AutoRenewSetting | None: ...
+    def save_auto_renew(self, setting: AutoRenewSetting) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """A rate limiter's answer: ``allowed``, or how long to wait."""
+
+    allowed: bool
+    retry_after: int = 0  # seconds
+
+
+class RateLimiter(Protocol):
+    """Counts hits per (scope, key) in a moving window, shared by every process that
+    shares the backing store."""
+
+    def hit(self, scope: str, key: str, *, limit: int, window: timedelta) -> Throttle: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """What the login services need besides the unit of work: the policy (and its
+    secret) and the shared rate limiter."""
+
+    limiter: RateLimiter
+    policy: AuthPolicy = field(default_factory=AuthPolicy)

@@ -416,3 +416,82 @@ sandbox_charges = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint("status IN ('processing', 'succeeded', 'failed', 'refunded')", name="status"),
 )
+
+
+# --- subscriber accounts, login codes and sessions (migration 0003) ------------------
+
+# A subscriber account is a verified phone number; it is made by the first login.
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("phone", String(16), nullable=False, unique=True),
+    Column("email", String(254)),
+    Column("language", String(8), nullable=False),
+    Column("anti_phishing_word", String(40)),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+subscriber_cards = Table(
+    "subscriber_cards",
+    metadata,
+    Column("subscriber_id", ID, ForeignKey("subscribers.id"), primary_key=True),
+    Column("card_id", ID, ForeignKey("cards.id"), primary_key=True, index=True),
+    Column("bound_at", UtcDateTime, nullable=False),
+)
+
+# Only the HMAC of a code is kept. ``consumed_at`` is set when the code is used,
+# replaced, or killed by too many wrong tries (then it is also when the lock began).
+login_codes = Table(
+    "login_codes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("phone", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("consumed_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("purpose IN ('login', 'bind_card')", name="purpose"),
+    CheckConstraint("attempts >= 0", name="attempts"),
+    Index("ix_login_codes_phone", "phone", "purpose", "created_at"),
+)
+
+# The id is the SHA-256 of the token: the token itself is never stored.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("subscriber_id", ID, ForeignKey("subscribers.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)
+
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    Column("subscriber_id", ID, ForeignKey("subscribers.id"), primary_key=True),
+    Column("sms", Boolean, nullable=False),
+    Column("email", Boolean, nullable=False),
+    Column("in_app", Boolean, nullable=False),
+    Column("reminders", Boolean, nullable=False),
+    Column("marketing", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One setting per card (not per account): a card bound to two accounts must still be
+# charged at most once per period.
+auto_renew_settings = Table(
+    "auto_renew_settings",
+    metadata,
+    Column("card_id", ID, ForeignKey("cards.id"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("offer_code", String(48)),
+    Column("payment_token_id", String(128)),
+    Column("updated_by", ID, ForeignKey("subscribers.id"), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("NOT enabled OR offer_code IS NOT NULL", name="offer_when_enabled"),
+)

@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy import Connection, Engine
 
+from simrenew.db.account_repository import SqlAccountRepository
 from simrenew.db.card_repository import SqlCardRepository
 from simrenew.db.catalog_cache import CatalogCache
 from simrenew.db.catalog_repository import SqlCatalogRepository
@@ -34,6 +35,7 @@ class SqlUnitOfWork:
     idempotency: SqlIdempotencyStore
     outbox: SqlOutboxRepository
     audit: SqlAuditLog
+    accounts: SqlAccountRepository
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class SqlUnitOfWork:
         self.idempotency = SqlIdempotencyStore(connection)
         self.outbox = SqlOutboxRepository(connection, self._max_attempts)
         self.audit = SqlAuditLog(connection, audit_buffer)
+        self.accounts = SqlAccountRepository(connection)
         self._committed = False
         return self
 

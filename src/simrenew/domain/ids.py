@@ -1,5 +1,6 @@
-"""Identifiers: a prefix and 32 hex digits, time-ordered so that new rows land at the
-end of their index (as UUIDv7 does), random enough never to collide, and increasing
+"""Identifiers: a prefix and 36 hex digits, time-ordered so that new rows land at the
+end of their index (as UUIDv7 does), with 80 random bits so that they neither collide
+nor can be guessed (an order id is a capability for its status page), and increasing
 within a process, so that rows made in the same millisecond (the audit lines of one
 transaction) keep their order."""
 
@@ -21,4 +22,4 @@ def new_id(prefix: str) -> str:
         else:
             sequence = 0
         _last[0], _last[1] = millis, sequence
-    return f"{prefix}_{millis:012x}{sequence & 0xFFFF:04x}{os.urandom(8).hex()}"
+    return f"{prefix}_{millis:012x}{sequence & 0xFFFF:04x}{os.urandom(10).hex()}"

@@ -59,21 +59,15 @@ assigns the real version numbers.
 
 from __future__ import annotations
 
-import difflib
-import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TypeVar
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import SequenceNode
 
 from simrenew.domain.catalog import (
     BASE_ZONES,
-    LANGUAGES,
     Allowance,
     BucketKind,
     Catalog,
@@ -82,30 +76,21 @@ from simrenew.domain.catalog import (
     OrderLimits,
     Period,
     ProductLine,
-    Texts,
     ValidityBand,
     ZoneMap,
 )
-from simrenew.domain.errors import CatalogInvalid, InvalidMoney, LocatedProblem
-from simrenew.domain.money import MINOR_DIGITS, Money
+from simrenew.domain.errors import CatalogInvalid, LocatedProblem
+from simrenew.domain.money import Money
 from simrenew.domain.promotions import Promotion, PromotionKind
+from simrenew.services.yaml_reader import CODE, Fields, Item, YamlReader, suggest
 
 __all__ = ["parse_catalog"]
 
-_TAG = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _BOOL, _NULL = (f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null"))
-_TIMESTAMP = f"{_TAG}timestamp"
-
-_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 _COUPON = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$")
 # Lengths of the matching database columns.
 _LINE_CODE_MAX, _OFFER_CODE_MAX, _PROMOTION_CODE_MAX, _ZONE_SET_MAX = 32, 48, 48, 16
 # No more than 12 months may be queued, so a longer period could never be bought.
 _MAX_MONTHS, _MAX_DAYS = 12, 366
-# The database columns: INTEGER for counts and days, BIGINT for minor units.
-_MAX_INT, _MAX_MINOR = 2**31 - 1, 2**63 - 1
-
-_E = TypeVar("_E", bound=enum.Enum)
 
 # Keys that only some kinds take: kind -> (required, allowed).
 _OFFER_KIND_KEYS: dict[OfferKind, tuple[frozenset[str], frozenset[str]]] = {
@@ -138,36 +123,12 @@ def parse_catalog(text: str) -> Catalog:
         raise CatalogInvalid([LocatedProblem("line 1", f"YAML syntax: {exc}")]) from exc
     if root is None:
         raise CatalogInvalid([LocatedProblem("line 1", "the catalogue file is empty")])
-    reader = _Reader()
-    catalog = reader.catalog(_Item(root, ""))
+    reader = _CatalogReader()
+    catalog = reader.catalog(Item(root, ""))
     if reader.problems:
         reader.problems.sort(key=lambda entry: entry[0])
         raise CatalogInvalid([problem for _, problem in reader.problems])
     return catalog
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    """A node and its path in the file, e.g. ``product_lines[0].offers[3].price``."""
-
-    node: Node
-    path: str
-
-    @property
-    def line(self) -> int:
-        return int(self.node.start_mark.line) + 1
-
-    def child(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-
-@dataclass(frozen=True, slots=True)
-class _Fields:
-    item: _Item
-    values: dict[str, _Item]
-
-    def get(self, key: str) -> _Item | None:
-        return self.values.get(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,261 +152,17 @@ class _Declared:
     promotions: set[str] = field(default_factory=set)
 
 
-def _describe(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    return {
-        _INT: f"the number {node.value}",
-        _FLOAT: f"the decimal number {node.value}",
-        _BOOL: f"the boolean {node.value} (quote it if you meant text)",
-        _NULL: "nothing",
-        _TIMESTAMP: f"the date {node.value}",
-    }.get(node.tag, repr(node.value))
-
-
-def _suggest(key: str, allowed: Iterable[str]) -> str:
-    options = sorted(allowed)
-    close = difflib.get_close_matches(key, options, n=1)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f"; expected one of: {', '.join(options)}"
-
-
-class _Reader:
-    """Walks the node tree, collecting problems instead of stopping at the first."""
+class _CatalogReader(YamlReader):
+    """The catalogue's rules on top of the generic readers."""
 
     def __init__(self) -> None:
-        self.problems: list[tuple[int, LocatedProblem]] = []
-        self._constructor = SafeConstructor()
+        super().__init__()
         self._declared = _Declared()
         self._coupons: dict[str, int] = {}
 
-    def problem(self, item: _Item, message: str) -> None:
-        where = f"{item.path}: " if item.path else ""
-        self.problems.append((item.line, LocatedProblem(f"line {item.line}", where + message)))
-
-    # --- shapes ------------------------------------------------------------------------
-
-    def entries(self, item: _Item) -> list[tuple[str, _Item, _Item]]:
-        """(key, key item, value item) of a mapping; duplicate keys are problems."""
-        if not isinstance(item.node, MappingNode):
-            self.problem(item, f"expected a mapping (key: value), got {_describe(item.node)}")
-            return []
-        seen: dict[str, int] = {}
-        result = []
-        for key_node, value_node in item.node.value:
-            key = str(key_node.value) if isinstance(key_node, ScalarNode) else ""
-            key_item = _Item(key_node, item.child(key or "?"))
-            if not key:
-                self.problem(key_item, "keys must be plain text")
-                continue
-            if key in seen:
-                # PyYAML would silently keep the last value; an operator meant one of them.
-                self.problem(key_item, f"{key!r} appears twice (first on line {seen[key]})")
-                continue
-            seen[key] = key_item.line
-            result.append((key, key_item, _Item(value_node, item.child(key))))
-        return result
-
-    def fields(
-        self, item: _Item | None, required: Iterable[str], optional: Iterable[str] = ()
-    ) -> _Fields | None:
-        if item is None:
-            return None
-        required = tuple(required)
-        allowed = {*required, *optional}
-        if not isinstance(item.node, MappingNode):
-            self.problem(item, f"expected a mapping (key: value), got {_describe(item.node)}")
-            return None
-        values: dict[str, _Item] = {}
-        suggested: set[str] = set()
-        for key, key_item, value_item in self.entries(item):
-            if key in allowed:
-                values[key] = value_item
-            else:
-                self.problem(key_item, f"unknown key {key!r}{_suggest(key, allowed)}")
-                suggested.update(difflib.get_close_matches(key, sorted(allowed), n=1))
-        for key in required:
-            # "did you mean 'price'?" already says it; "'price' is required" would be noise.
-            if key not in values and key not in suggested:
-                self.problem(item, f"{key!r} is required")
-        return _Fields(item, values)
-
-    def kind_keys(
-        self,
-        fields: _Fields,
-        kind: _E,
-        table: dict[_E, tuple[frozenset[str], frozenset[str]]],
-        what: str,
-    ) -> None:
-        required, allowed = table[kind]
-        specific: set[str] = set()
-        for kind_required, kind_allowed in table.values():
-            specific |= kind_required | kind_allowed
-        for key in sorted(specific & fields.values.keys() - required - allowed):
-            self.problem(fields.values[key], f"not allowed for a {kind.value} {what}")
-        for key in sorted(required - fields.values.keys()):
-            self.problem(fields.item, f"a {kind.value} {what} needs {key!r}")
-
-    def sequence(self, item: _Item | None) -> list[_Item]:
-        if item is None:
-            return []
-        if not isinstance(item.node, SequenceNode):
-            self.problem(item, f"expected a list, got {_describe(item.node)}")
-            return []
-        return [_Item(node, f"{item.path}[{i}]") for i, node in enumerate(item.node.value)]
-
-    # --- scalars -----------------------------------------------------------------------
-
-    @staticmethod
-    def raw_text(item: _Item | None) -> str | None:
-        """The text of a scalar without judging it, to remember a code even if invalid."""
-        if item is None or not isinstance(item.node, ScalarNode) or item.node.tag != _STR:
-            return None
-        return str(item.node.value).strip() or None
-
-    def text(self, item: _Item | None) -> str | None:
-        if item is None:
-            return None
-        if not isinstance(item.node, ScalarNode) or item.node.tag != _STR:
-            self.problem(item, f"expected text, got {_describe(item.node)}")
-            return None
-        value = str(item.node.value).strip()
-        if not value:
-            self.problem(item, "must not be empty")
-            return None
-        return value
-
-    def code(self, item: _Item | None, max_length: int) -> str | None:
-        value = self.text(item)
-        if item is None or value is None:
-            return None
-        if not _CODE.match(value) or len(value) > max_length:
-            self.problem(
-                item,
-                f"{value!r} is not a valid code: use capital letters, digits, '-' and '_', "
-                f"at most {max_length} characters",
-            )
-            return None
-        return value
-
-    def integer(self, item: _Item | None, minimum: int, maximum: int | None = None) -> int | None:
-        if item is None:
-            return None
-        if not isinstance(item.node, ScalarNode) or item.node.tag != _INT:
-            self.problem(item, f"expected a whole number, got {_describe(item.node)}")
-            return None
-        value = self._constructor.construct_yaml_int(item.node)
-        if value < minimum or (maximum is not None and value > maximum):
-            bounds = f"at least {minimum}" if maximum is None else f"{minimum} to {maximum}"
-            self.problem(item, f"{value} is out of range: must be {bounds}")
-            return None
-        if value > _MAX_INT:
-            self.problem(item, f"{value} is too large")
-            return None
-        return value
-
-    def boolean(self, item: _Item | None, default: bool) -> bool:
-        if item is None:
-            return default
-        if not isinstance(item.node, ScalarNode) or item.node.tag != _BOOL:
-            self.problem(item, f"expected true or false, got {_describe(item.node)}")
-            return default
-        return self._constructor.construct_yaml_bool(item.node)
-
-    def choice(self, item: _Item | None, kind: type[_E]) -> _E | None:
-        value = self.text(item)
-        if item is None or value is None:
-            return None
-        for member in kind:
-            if member.value == value:
-                return member
-        names = [str(member.value) for member in kind]
-        self.problem(item, f"unknown kind {value!r}{_suggest(value, names)}")
-        return None
-
-    def currency(self, item: _Item | None) -> str | None:
-        value = self.text(item)
-        if item is None or value is None:
-            return None
-        if value not in MINOR_DIGITS:
-            self.problem(item, f"unknown currency {value!r}: use {' or '.join(MINOR_DIGITS)}")
-            return None
-        return value
-
-    def money(self, item: _Item | None, currency: str, *, positive: bool = True) -> Money | None:
-        if item is None:
-            return None
-        node = item.node
-        if isinstance(node, ScalarNode) and node.tag == _FLOAT:
-            self.problem(
-                item,
-                f"{node.value} is a YAML float, which can lose cents; "
-                f'quote the amount: "{node.value}"',
-            )
-            return None
-        if not isinstance(node, ScalarNode) or node.tag not in (_STR, _INT):
-            self.problem(item, f'expected an amount like "88.00", got {_describe(node)}')
-            return None
-        raw: str | int = (
-            self._constructor.construct_yaml_int(node) if node.tag == _INT else str(node.value)
-        )
-        try:
-            amount = Money.parse(raw, currency)
-        except InvalidMoney as exc:
-            self.problem(item, exc.message)
-            return None
-        if amount.amount_minor < 0 or (positive and amount.is_zero()):
-            self.problem(item, f"{amount} must be {'more than' if positive else 'at least'} 0")
-            return None
-        if amount.amount_minor > _MAX_MINOR:
-            self.problem(item, f"{amount} is too large")
-            return None
-        return amount
-
-    def instant(self, item: _Item | None) -> datetime | None:
-        if item is None:
-            return None
-        node = item.node
-        # Unquoted ISO timestamps resolve to YAML timestamps; the raw text is what counts.
-        if not isinstance(node, ScalarNode) or node.tag not in (_STR, _TIMESTAMP):
-            self.problem(item, f"expected a date and time, got {_describe(node)}")
-            return None
-        try:
-            value = datetime.fromisoformat(str(node.value).strip())
-        except ValueError:
-            self.problem(item, f"{node.value!r} is not like 2026-01-01T00:00:00+08:00")
-            return None
-        if value.utcoffset() is None:
-            self.problem(item, f"{node.value!r} needs a UTC offset, e.g. +08:00 for Hong Kong")
-            return None
-        return value.astimezone(UTC)
-
-    def texts(self, item: _Item | None) -> Texts | None:
-        fields = self.fields(item, LANGUAGES)
-        if fields is None:
-            return None
-        values = [self.text(fields.get(language)) for language in LANGUAGES]
-        if None in values:
-            return None
-        zh_hant, zh_hans, en = (str(v) for v in values)
-        return Texts(zh_hant, zh_hans, en)
-
-    def zone(self, item: _Item | None, zones: ZoneMap) -> str | None:
-        value = self.text(item)
-        if item is None or value is None:
-            return None
-        if not zones.knows(value):
-            known = sorted(BASE_ZONES) + sorted(zones.sets)
-            self.problem(item, f"unknown zone {value!r}: use one of {', '.join(known)}")
-            return None
-        return value
-
     # --- the catalogue -----------------------------------------------------------------
 
-    def catalog(self, root: _Item) -> Catalog:
+    def catalog(self, root: Item) -> Catalog:
         top = self.fields(root, ["product_lines"], ["zone_sets", "promotions"])
         if top is None:
             return Catalog(ZoneMap(), {}, {})
@@ -467,10 +184,10 @@ class _Reader:
         ]
         return Catalog(zones, lines, offers, tuple(promotions))
 
-    def zone_sets(self, item: _Item | None) -> ZoneMap:
+    def zone_sets(self, item: Item | None) -> ZoneMap:
         sets: dict[str, frozenset[str]] = {}
         for name, key_item, value_item in self.entries(item) if item is not None else []:
-            if not _CODE.match(name) or len(name) > _ZONE_SET_MAX or name in BASE_ZONES:
+            if not CODE.match(name) or len(name) > _ZONE_SET_MAX or name in BASE_ZONES:
                 self.problem(
                     key_item,
                     f"{name!r} is not a valid zone set name: capital letters, digits, '-', '_', "
@@ -491,7 +208,7 @@ class _Reader:
                 sets[name] = frozenset(members)
         return ZoneMap(sets)
 
-    def product_line(self, item: _Item, zones: ZoneMap) -> tuple[ProductLine | None, list[Offer]]:
+    def product_line(self, item: Item, zones: ZoneMap) -> tuple[ProductLine | None, list[Offer]]:
         fields = self.fields(
             item,
             [
@@ -540,7 +257,7 @@ class _Reader:
         line = ProductLine(code, name, currency, grace_days, cooling_off_days, limits, bands)
         return line, offers
 
-    def order_limits(self, item: _Item | None, currency: str) -> OrderLimits | None:
+    def order_limits(self, item: Item | None, currency: str) -> OrderLimits | None:
         fields = self.fields(item, ["min", "max", "per_30_days"])
         if fields is None:
             return None
@@ -557,7 +274,7 @@ class _Reader:
             return None
         return OrderLimits(minimum, maximum, per_30_days)
 
-    def validity_bands(self, item: _Item | None, currency: str) -> tuple[ValidityBand, ...]:
+    def validity_bands(self, item: Item | None, currency: str) -> tuple[ValidityBand, ...]:
         bands: list[ValidityBand] = []
         for band_item in self.sequence(item):
             fields = self.fields(band_item, ["min", "days"])
@@ -576,7 +293,7 @@ class _Reader:
             bands.append(ValidityBand(minimum, days))
         return tuple(bands)
 
-    def offer(self, item: _Item, index: int, line: _Line, zones: ZoneMap) -> Offer | None:
+    def offer(self, item: Item, index: int, line: _Line, zones: ZoneMap) -> Offer | None:
         fields = self.fields(
             item,
             ["code", "kind", "name", "description", "price"],
@@ -630,7 +347,7 @@ class _Reader:
             sort_order=index,
         )
 
-    def check_price(self, item: _Item, price: Money, kind: OfferKind | None, line: _Line) -> None:
+    def check_price(self, item: Item, price: Money, kind: OfferKind | None, line: _Line) -> None:
         if line.limits is not None and not line.limits.minimum <= price <= line.limits.maximum:
             self.problem(
                 item,
@@ -647,7 +364,7 @@ class _Reader:
                     "so this credit would not extend validity",
                 )
 
-    def period(self, item: _Item | None) -> Period | None:
+    def period(self, item: Item | None) -> Period | None:
         fields = self.fields(item, [], ["days", "months"])
         if fields is None:
             return None
@@ -659,7 +376,7 @@ class _Reader:
         count = self.integer(count_item, 1, maximum)
         return None if count is None else Period(count, unit)
 
-    def allowances(self, item: _Item | None, zones: ZoneMap) -> tuple[Allowance, ...]:
+    def allowances(self, item: Item | None, zones: ZoneMap) -> tuple[Allowance, ...]:
         result: list[Allowance] = []
         seen: dict[tuple[str, BucketKind], int] = {}
         items = self.sequence(item)
@@ -691,7 +408,7 @@ class _Reader:
 
     # --- promotions --------------------------------------------------------------------
 
-    def promotion(self, item: _Item, zones: ZoneMap) -> Promotion | None:
+    def promotion(self, item: Item, zones: ZoneMap) -> Promotion | None:
         fields = self.fields(
             item,
             ["code", "name", "kind", "starts_at", "ends_at"],
@@ -759,7 +476,7 @@ class _Reader:
         )
 
     def benefit(
-        self, fields: _Fields, kind: PromotionKind, zones: ZoneMap
+        self, fields: Fields, kind: PromotionKind, zones: ZoneMap
     ) -> tuple[int, Money | None, Allowance | None]:
         """(percent, amount off, bonus) of a promotion; only its kind's key is read."""
         if kind is PromotionKind.PERCENT_OFF:
@@ -777,7 +494,7 @@ class _Reader:
             return 0, None, None
         return 0, None, Allowance(zone, BucketKind.DATA_MB, data_mb)
 
-    def coupon(self, item: _Item | None) -> str | None:
+    def coupon(self, item: Item | None) -> str | None:
         value = self.text(item)
         if item is None or value is None:
             return None
@@ -795,7 +512,7 @@ class _Reader:
         self._coupons[value.upper()] = item.line
         return value
 
-    def references(self, item: _Item | None, known: Iterable[str], what: str) -> list[str]:
+    def references(self, item: Item | None, known: Iterable[str], what: str) -> list[str]:
         codes: list[str] = []
         known = set(known)
         for ref_item in self.sequence(item):
@@ -803,7 +520,7 @@ class _Reader:
             if code is None:
                 continue
             if code not in known:
-                self.problem(ref_item, f"unknown {what} {code!r}{_suggest(code, known)}")
+                self.problem(ref_item, f"unknown {what} {code!r}{suggest(code, known)}")
             elif code in codes:
                 self.problem(ref_item, f"{code} is listed twice")
             else:
@@ -811,7 +528,7 @@ class _Reader:
         return codes
 
     def check_reach(
-        self, fields: _Fields, offers: list[str], lines: list[str], amount_off: Money | None
+        self, fields: Fields, offers: list[str], lines: list[str], amount_off: Money | None
     ) -> None:
         """A promotion that can never apply is a mistake, not a configuration."""
         for code in offers:

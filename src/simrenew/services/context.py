@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from simrenew.domain.errors import ProviderUnavailable
-from simrenew.ports import Clock, PaymentProvider, UnitOfWorkFactory
+from simrenew.ports import AuthConfig, Clock, PaymentProvider, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Context:
     brand: str = "simrenew"
     official_domain: str = "simrenew.example.hk"
     order_ttl: timedelta = timedelta(minutes=30)
+    # Login codes and sessions (services/auth.py); None where no login is offered.
+    auth: AuthConfig | None = None
 
     def provider(self, name: str) -> PaymentProvider:
         try:

@@ -6,8 +6,9 @@ from fastapi import FastAPI
 
 from simrenew import __version__
 from simrenew.bootstrap import App
-from simrenew.web import observability, problems
-from simrenew.web.routes import health
+from simrenew.web import idempotency, observability, problems
+from simrenew.web.quick_limits import QuickLimits
+from simrenew.web.routes import account, health, orders, quick, sandbox, webhooks
 
 DESCRIPTION = """\
 The simrenew API: check a card, choose a renewal, pay, confirm.
@@ -32,6 +33,12 @@ def create_app(application: App) -> FastAPI:
     problems.install(app)
     observability.install(app, app.state.metrics)
     app.include_router(health.router)
-    # routers: account (login, my cards, settings) — see routes/account*.py
-    # routers: quick top-up, orders, webhooks, sandbox checkout — see routes/*.py
+    app.include_router(account.router)
+    app.state.quick_limits = QuickLimits()
+    app.include_router(quick.router)
+    app.include_router(orders.router)
+    app.include_router(webhooks.router)
+    if "sandbox" in application.ctx.providers:
+        app.include_router(sandbox.router)
+    idempotency.document_keys_as_required(app)
     return app

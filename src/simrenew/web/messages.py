@@ -34,6 +34,203 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
             "We could not handle the request; please try again later. Reference: {request_id}",
         ),
     },
+    # --- quick top-up, orders, payments, idempotency, callbacks ---------------------------
+    "card_not_found": {
+        "zh-Hant": ("找不到此卡", "找不到號碼或 ICCID 為 {key} 的卡。"),
+        "zh-Hans": ("找不到此卡", "找不到号码或 ICCID 为 {key} 的卡。"),
+        "en": ("Card not found", "No card with number or ICCID {key}."),
+    },
+    "card_not_renewable": {
+        "zh-Hant": ("此卡無法續期", "號碼 {card} 的卡已停用，不能再續期；請購買新卡。"),
+        "zh-Hans": ("此卡无法续期", "号码 {card} 的卡已停用，不能再续期；请购买新卡。"),
+        "en": (
+            "Card cannot be renewed",
+            "The card of {card} is closed and can no longer be renewed; a new card is needed.",
+        ),
+    },
+    "offer_not_found": {
+        "zh-Hant": ("找不到此方案", "沒有方案 {key}。"),
+        "zh-Hans": ("找不到此方案", "没有方案 {key}。"),
+        "en": ("Offer not found", "No offer {key}."),
+    },
+    "offer_not_available": {
+        "zh-Hant": ("此方案不適用", "方案 {offer} 不適用於這張卡。"),
+        "zh-Hans": ("此方案不适用", "方案 {offer} 不适用于这张卡。"),
+        "en": ("Offer not available", "Offer {offer} is not sold for this card."),
+    },
+    "order_not_found": {
+        "zh-Hant": ("找不到訂單", "沒有訂單 {key}。"),
+        "zh-Hans": ("找不到订单", "没有订单 {key}。"),
+        "en": ("Order not found", "No order {key}."),
+    },
+    "payment_not_found": {
+        "zh-Hant": ("找不到付款", "沒有付款紀錄 {key}。"),
+        "zh-Hans": ("找不到付款", "没有付款记录 {key}。"),
+        "en": ("Payment not found", "No payment {key}."),
+    },
+    "order_not_payable": {
+        "zh-Hant": ("訂單無法付款", "訂單 {order} 的狀態為 {state}，不能付款。"),
+        "zh-Hans": ("订单无法付款", "订单 {order} 的状态为 {state}，不能付款。"),
+        "en": ("Order cannot be paid", "Order {order} is {state} and cannot be paid."),
+    },
+    "order_limit_exceeded": {
+        "zh-Hant": ("超出訂單金額上限", "此訂單超出每單或每 30 日的金額限制：{reason}"),
+        "zh-Hans": ("超出订单金额上限", "此订单超出每单或每 30 日的金额限制：{reason}"),
+        "en": ("Order limit exceeded", "{reason}"),
+    },
+    "queue_limit_exceeded": {
+        "zh-Hant": (
+            "預繳期已達上限",
+            "現在續期會令有效期排到 {new_end}，"
+            "超過現有週期後 {limit_months} 個月的上限（{limit_end}）。",
+        ),
+        "zh-Hans": (
+            "预缴期已达上限",
+            "现在续期会令有效期排到 {new_end}，"
+            "超过现有周期后 {limit_months} 个月的上限（{limit_end}）。",
+        ),
+        "en": (
+            "Queue limit exceeded",
+            "Renewing now would queue validity until {new_end}, beyond the limit of "
+            "{limit_months} months after the current period ({limit_end}).",
+        ),
+    },
+    "coupon_invalid": {
+        "zh-Hant": ("優惠碼無效", "優惠碼 {coupon} 不適用於此訂單。"),
+        "zh-Hans": ("优惠码无效", "优惠码 {coupon} 不适用于此订单。"),
+        "en": ("Coupon not valid", "Coupon code {coupon} is not valid for this order."),
+    },
+    "promotion_not_applicable": {
+        "zh-Hant": ("優惠不適用", "優惠 {promotion} 不適用於此訂單。"),
+        "zh-Hans": ("优惠不适用", "优惠 {promotion} 不适用于此订单。"),
+        "en": ("Promotion not applicable", "Promotion {promotion} does not apply to this order."),
+    },
+    "illegal_transition": {
+        "zh-Hant": ("狀態不允許此操作", "{entity} 不能由 {current} 轉為 {target}。"),
+        "zh-Hans": ("状态不允许此操作", "{entity} 不能由 {current} 转为 {target}。"),
+        "en": ("Not allowed in this state", "The {entity} cannot go from {current} to {target}."),
+    },
+    "idempotency_key_reused": {
+        "zh-Hant": ("重複使用的請求鍵", "Idempotency-Key {key} 已用於另一個不同的請求。"),
+        "zh-Hans": ("重复使用的请求键", "Idempotency-Key {key} 已用于另一个不同的请求。"),
+        "en": (
+            "Idempotency key reused",
+            "Idempotency key {key} was already used for a different request.",
+        ),
+    },
+    "idempotency_in_progress": {
+        "zh-Hant": ("請求處理中", "使用 Idempotency-Key {key} 的請求仍在處理中，請稍後重試。"),
+        "zh-Hans": ("请求处理中", "使用 Idempotency-Key {key} 的请求仍在处理中，请稍后重试。"),
+        "en": (
+            "Request in progress",
+            "A request with idempotency key {key} is still being processed; retry.",
+        ),
+    },
+    "idempotency_key_missing": {
+        "zh-Hant": ("缺少請求鍵", "此請求需要 Idempotency-Key 標頭。"),
+        "zh-Hans": ("缺少请求键", "此请求需要 Idempotency-Key 标头。"),
+        "en": ("Idempotency key missing", "This request needs an Idempotency-Key header."),
+    },
+    "idempotency_key_invalid": {
+        "zh-Hant": ("請求鍵無效", "Idempotency-Key 須為 1 至 128 個可見 ASCII 字元。"),
+        "zh-Hans": ("请求键无效", "Idempotency-Key 须为 1 至 128 个可见 ASCII 字符。"),
+        "en": (
+            "Idempotency key invalid",
+            "An Idempotency-Key is 1 to 128 visible ASCII characters.",
+        ),
+    },
+    "signature_invalid": {
+        "zh-Hant": ("簽署無效", "回調或付款連結的簽署無法核實，已拒絕。"),
+        "zh-Hans": ("签名无效", "回调或付款链接的签名无法核实，已拒绝。"),
+        "en": ("Signature invalid", "The callback or checkout link failed verification."),
+    },
+    "provider_unavailable": {
+        "zh-Hant": (
+            "付款服務暫不可用",
+            "付款方式 {provider} 暫時不可用，請稍後再試或改用其他方式。",
+        ),
+        "zh-Hans": (
+            "支付服务暂不可用",
+            "支付方式 {provider} 暂时不可用，请稍后再试或改用其他方式。",
+        ),
+        "en": (
+            "Payment provider unavailable",
+            "Payment provider {provider} is not available; try again later or pay another way.",
+        ),
+    },
+    "provider_not_found": {
+        "zh-Hant": ("找不到付款服務", "沒有此付款服務。"),
+        "zh-Hans": ("找不到支付服务", "没有此支付服务。"),
+        "en": ("Provider not found", "No such payment provider."),
+    },
+    "payload_too_large": {
+        "zh-Hant": ("內容過大", "請求內容過大。"),
+        "zh-Hans": ("内容过大", "请求内容过大。"),
+        "en": ("Payload too large", "The request body is too large."),
+    },
+    "invalid_number": {
+        "zh-Hant": ("號碼無效", "{number} 不是有效的香港或內地手機號碼。"),
+        "zh-Hans": ("号码无效", "{number} 不是有效的香港或内地手机号码。"),
+        "en": (
+            "Invalid number",
+            "{number} is not a valid Hong Kong or Mainland China mobile number.",
+        ),
+    },
+    "rate_limited": {
+        "zh-Hant": ("請求過於頻繁", "請求過於頻繁，請於 {retry_after} 秒後再試。"),
+        "zh-Hans": ("请求过于频繁", "请求过于频繁，请于 {retry_after} 秒后再试。"),
+        "en": ("Too many requests", "Too many requests; retry in {retry_after} seconds."),
+    },
+    # --- login and account (services/auth.py) ---
+    "not_authenticated": {
+        "zh-Hant": ("未登入", "請先登入：未有有效的登入狀態。"),
+        "zh-Hans": ("未登录", "请先登录：没有有效的登录状态。"),
+        "en": ("Not authenticated", "Log in first: no valid session was presented."),
+    },
+    "login_code_invalid": {
+        "zh-Hant": ("驗證碼無效", "驗證碼錯誤或已失效，請重新索取。"),
+        "zh-Hans": ("验证码无效", "验证码错误或已失效，请重新获取。"),
+        "en": ("Code not valid", "The code is wrong or no longer valid; request a new one."),
+    },
+    "login_locked": {
+        "zh-Hant": (
+            "暫時鎖定",
+            "驗證碼錯誤次數過多，此號碼已暫時鎖定，請於 {retry_after} 秒後再試。",
+        ),
+        "zh-Hans": (
+            "暂时锁定",
+            "验证码错误次数过多，此号码已暂时锁定，请于 {retry_after} 秒后再试。",
+        ),
+        "en": (
+            "Temporarily locked",
+            "Too many wrong codes: this number is locked; retry in {retry_after} seconds.",
+        ),
+    },
+    "resend_too_soon": {
+        "zh-Hant": ("請稍候", "驗證碼剛已發出，{retry_after} 秒後可再索取。"),
+        "zh-Hans": ("请稍候", "验证码刚已发出，{retry_after} 秒后可再获取。"),
+        "en": (
+            "Please wait",
+            "A code was sent moments ago; a new one can be sent in {retry_after} seconds.",
+        ),
+    },
+    "country_not_allowed": {
+        "zh-Hant": ("不支援此地區", "不能向 +{country_code} 地區的號碼發送驗證碼。"),
+        "zh-Hans": ("不支持此地区", "不能向 +{country_code} 地区的号码发送验证码。"),
+        "en": (
+            "Country not supported",
+            "Codes are not sent to numbers in country +{country_code}.",
+        ),
+    },
+    "anti_phishing_word_invalid": {
+        "zh-Hant": ("防偽字詞無效", "防偽字詞須為 2 至 20 個文字或數字，不可包含連結或符號。"),
+        "zh-Hans": ("防伪字词无效", "防伪字词须为 2 至 20 个文字或数字，不可包含链接或符号。"),
+        "en": (
+            "Anti-phishing word not valid",
+            "An anti-phishing word is 2 to 20 letters or digits (Chinese characters welcome), "
+            "with no link or punctuation.",
+        ),
+    },
 }
 
 

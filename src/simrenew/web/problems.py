@@ -71,35 +71,54 @@ def problem_response(
     )
 
 
+def domain_problem(request: Request, exc: DomainError) -> JSONResponse:
+    """The problem for a domain error; also used where a response must be built before
+    it leaves the route (the idempotency layer stores it)."""
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ImportInvalid):
+        extra["problems"] = [str(p) for p in exc.problems]
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=type(exc).__name__,
+        detail=exc.message,
+        params=dict(exc.params),
+        extra=extra,
+    )
+
+
+def web_problem(request: Request, exc: Problem) -> JSONResponse:
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        params=exc.params,
+        headers=exc.headers,
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into a problem."""
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        extra: dict[str, Any] = {}
-        if isinstance(exc, ImportInvalid):
-            extra["problems"] = [str(p) for p in exc.problems]
-        return problem_response(
-            request,
-            status=exc.status,
-            code=exc.code,
-            title=type(exc).__name__,
-            detail=exc.message,
-            params=dict(exc.params),
-            extra=extra,
-        )
+        return domain_problem(request, exc)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            request,
-            status=exc.status,
-            code=exc.code,
-            title=exc.title,
-            detail=exc.detail,
-            params=exc.params,
-            headers=exc.headers,
-        )
+        return web_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -124,13 +143,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route that matched the
+            # path; a path served by several routes (GET page, POST form) has more.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(
             request,
             status=exc.status_code,
             code=code,
             title=code.replace("_", " ").capitalize(),
             detail=str(exc.detail),
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
@@ -145,4 +169,7 @@ def install(app: FastAPI) -> None:
             detail=f"We could not handle the request; please try again later. "
             f"Reference: {request_id}",
             params={"request_id": request_id},
+            # This answer is made outside the request-id middleware, so it sets the
+            # header itself: the client quotes it to support.
+            headers={"X-Request-Id": request_id},
         )

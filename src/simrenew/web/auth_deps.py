@@ -1,0 +1,57 @@
+"""Who is calling: a subscriber session from ``Authorization: Bearer`` (apps) or the
+``__Host-simrenew_session`` cookie (the web)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+
+from simrenew.domain.accounts import Subscriber
+from simrenew.domain.auth import NotAuthenticated
+from simrenew.services.auth import authenticate
+from simrenew.web.deps import CtxDep
+from simrenew.web.problems import Problem
+
+SESSION_COOKIE = "__Host-simrenew_session"
+
+_bearer = HTTPBearer(auto_error=False, description="The token from POST /api/v1/auth/session.")
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="Set by POST /api/v1/auth/session."
+)
+
+
+def session_token(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> str:
+    """The presented token; the bearer wins when both are sent. 401 if none."""
+    if bearer is not None and bearer.credentials:
+        return bearer.credentials
+    if cookie:
+        return cookie
+    raise _not_authenticated()
+
+
+def current_subscriber(ctx: CtxDep, token: Annotated[str, Depends(session_token)]) -> Subscriber:
+    try:
+        return authenticate(ctx, token)
+    except NotAuthenticated:
+        raise _not_authenticated() from None
+
+
+def _not_authenticated() -> Problem:
+    problem = Problem(
+        401,
+        "not_authenticated",
+        "Log in first: no valid session was presented.",
+        title="Not authenticated",
+    )
+    problem.headers["WWW-Authenticate"] = "Bearer"
+    return problem
+
+
+SessionTokenDep = Annotated[str, Depends(session_token)]
+SubscriberDep = Annotated[Subscriber, Depends(current_subscriber)]

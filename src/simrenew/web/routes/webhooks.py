@@ -1,0 +1,64 @@
+"""Provider callbacks: verified, de-duplicated, applied by the payments service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from starlette.concurrency import run_in_threadpool
+
+from simrenew.bootstrap import App
+from simrenew.services.payments import handle_callback
+from simrenew.web.deps import AppDep
+from simrenew.web.problem_docs import problem_responses
+from simrenew.web.problems import Problem
+from simrenew.web.schemas_orders import WebhookOut
+
+router = APIRouter(tags=["provider callbacks"])
+
+MAX_BODY = 64 * 1024  # providers' events are a few kB; more is not an event
+
+
+def require_provider(app: App, name: str) -> None:
+    """A provider name from the caller that this instance does not have is "not
+    found" (4xx), unlike a configured provider that is down (503)."""
+    if name not in app.ctx.providers:
+        raise Problem(404, "provider_not_found", f"No payment provider {name!r}.")
+
+
+@router.post(
+    "/webhooks/{provider}",
+    operation_id="receive_webhook",
+    summary="A payment provider's signed callback",
+    description="The raw body is verified against the provider's signature header "
+    "(for the sandbox: `Sandbox-Signature: t=<unix>,v1=<hex>`, 300 s tolerance) before "
+    "anything else, then applied once per provider event id.",
+    response_model=WebhookOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    responses=problem_responses(
+        (400, "signature_invalid"),
+        (400, "http_error"),
+        (404, "provider_not_found"),
+        (404, "payment_not_found"),
+        (413, "payload_too_large"),
+        (422, "validation_error"),
+    ),
+)
+async def receive_webhook(
+    provider: Annotated[str, Path(max_length=24, examples=["sandbox"])],
+    request: Request,
+    app: AppDep,
+) -> WebhookOut:
+    require_provider(app, provider)
+    # The signature covers the exact bytes, so the body is read raw, never re-encoded.
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise Problem(413, "payload_too_large", "The callback body is too large.")
+    headers = dict(request.headers.items())
+    outcome = await run_in_threadpool(handle_callback, app.ctx, provider, headers, body)
+    return WebhookOut(outcome=outcome.value)
