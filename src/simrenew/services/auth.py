@@ -340,7 +340,8 @@ def list_cards(ctx: Context, subscriber: Subscriber) -> list[Card]:
         return [uow.cards.get(bound.card_id) for bound in uow.accounts.bound_cards(subscriber.id)]
 
 
-def _own_card(uow: UnitOfWork, subscriber: Subscriber, card_id: str) -> Card:
+def own_card(uow: UnitOfWork, subscriber: Subscriber, card_id: str) -> Card:
+    """The subscriber's card ``card_id``; ``CardNotFound`` if it is not theirs."""
     # Someone else's card and no card at all get the same answer: "forbidden" would
     # confirm that the id exists.
     if not uow.accounts.is_bound(subscriber.id, card_id):
@@ -352,7 +353,7 @@ def card_detail(ctx: Context, subscriber: Subscriber, card_id: str) -> CardView:
     """What is left on one of the subscriber's cards. Raises ``CardNotFound`` for a
     card that is not theirs."""
     with ctx.uow(write=False) as uow:
-        card = _own_card(uow, subscriber, card_id)
+        card = own_card(uow, subscriber, card_id)
     return show_card(ctx, card.iccid)
 
 
@@ -400,7 +401,7 @@ def set_anti_phishing_word(ctx: Context, subscriber: Subscriber, word: str | Non
 def get_auto_renew(ctx: Context, subscriber: Subscriber, card_id: str) -> AutoRenewSetting:
     """The card's auto-renew setting (disabled if never set). Raises ``CardNotFound``."""
     with ctx.uow(write=False) as uow:
-        _own_card(uow, subscriber, card_id)
+        own_card(uow, subscriber, card_id)
         setting = uow.accounts.auto_renew(card_id)
     if setting is None:
         return AutoRenewSetting(
@@ -429,7 +430,7 @@ def set_auto_renew(
         raise InvalidInput("Auto-renew needs an offer to renew with.")
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        card = _own_card(uow, subscriber, card_id)
+        card = own_card(uow, subscriber, card_id)
         if offer_code is not None:
             offer = uow.catalog.offer(offer_code)
             sold = {o.code for o in uow.catalog.offers_for(card.product_line)}

@@ -8,7 +8,7 @@ from simrenew import __version__
 from simrenew.bootstrap import App
 from simrenew.web import idempotency, observability, problems
 from simrenew.web.quick_limits import QuickLimits
-from simrenew.web.routes import account, health, orders, quick, sandbox, webhooks
+from simrenew.web.routes import account, health, my_orders, orders, quick, sandbox, webhooks
 
 DESCRIPTION = """\
 The simrenew API: check a card, choose a renewal, pay, confirm.
@@ -34,6 +34,7 @@ def create_app(application: App) -> FastAPI:
     observability.install(app, app.state.metrics)
     app.include_router(health.router)
     app.include_router(account.router)
+    app.include_router(my_orders.router)
     app.state.quick_limits = QuickLimits()
     app.include_router(quick.router)
     app.include_router(orders.router)
