@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["852", "86", "853"],
         description="Country calling codes that login codes may be sent to (SMS pumping).",
     )
+    quick_lookups_per_ip_minute: int = Field(default=30, gt=0)
+    quick_lookups_per_number_minute: int = Field(default=10, gt=0)
+    quick_orders_per_ip_minute: int = Field(default=10, gt=0)
+    quick_orders_per_number_minute: int = Field(default=5, gt=0)
     login_codes_per_number_hour: int = Field(default=5, gt=0)
     login_codes_per_ip_hour: int = Field(default=20, gt=0)
     login_codes_per_prefix_hour: int = Field(default=30, gt=0)

@@ -6,8 +6,9 @@ from fastapi import FastAPI
 
 from simrenew import __version__
 from simrenew.bootstrap import App
+from simrenew.ratelimit import LimitsRateLimiter
 from simrenew.web import idempotency, observability, problems
-from simrenew.web.quick_limits import QuickLimits
+from simrenew.web.quick_limits import QuickLimitPolicy, QuickLimits
 from simrenew.web.routes import account, health, my_orders, orders, quick, sandbox, webhooks
 
 DESCRIPTION = """\
@@ -35,7 +36,17 @@ def create_app(application: App) -> FastAPI:
     app.include_router(health.router)
     app.include_router(account.router)
     app.include_router(my_orders.router)
-    app.state.quick_limits = QuickLimits()
+    settings = application.settings
+    limiter = application.ctx.auth.limiter if application.ctx.auth else LimitsRateLimiter()
+    app.state.quick_limits = QuickLimits(
+        limiter,
+        QuickLimitPolicy(
+            lookup_per_ip=settings.quick_lookups_per_ip_minute,
+            lookup_per_number=settings.quick_lookups_per_number_minute,
+            order_per_ip=settings.quick_orders_per_ip_minute,
+            order_per_number=settings.quick_orders_per_number_minute,
+        ),
+    )
     app.include_router(quick.router)
     app.include_router(orders.router)
     app.include_router(webhooks.router)

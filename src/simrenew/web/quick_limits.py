@@ -2,55 +2,57 @@
 
 Quick top-up answers "does this number exist, and what does it buy" to anyone, so it
 is throttled: per IP against one client sweeping numbers, per number against many
-clients (a botnet) probing one. Built on the ``limits`` library with an in-process
-moving window; a shared Redis-backed limiter (``simrenew.ratelimit``, the account
-work) replaces this when it lands, which is why the interface is this small.
+clients (a botnet) probing one. Counted in the same ``RateLimiter`` as the login
+codes (the ``limits`` library; Redis when ``SIMRENEW_REDIS_URL`` is set).
 """
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
-
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from datetime import timedelta
 
 from simrenew.domain.cards import normalize_number
 from simrenew.domain.errors import InvalidNumber
+from simrenew.ports import RateLimiter
 from simrenew.web.problems import Problem
 
 
 @dataclass(frozen=True, slots=True)
 class QuickLimitPolicy:
-    lookup_per_ip: str = "30/minute"
-    lookup_per_number: str = "10/minute"
-    order_per_ip: str = "10/minute"
-    order_per_number: str = "5/minute"
+    """Requests per minute; from settings (``SIMRENEW_QUICK_*_PER_MINUTE``)."""
+
+    lookup_per_ip: int = 30
+    lookup_per_number: int = 10
+    order_per_ip: int = 10
+    order_per_number: int = 5
 
 
 class QuickLimits:
-    """One per application (``app.state.quick_limits``)."""
+    """One per application (``app.state.quick_limits``), counting in the shared
+    ``RateLimiter``: Redis when configured, so every API process shares one budget."""
 
-    def __init__(self, policy: QuickLimitPolicy | None = None) -> None:
+    def __init__(self, limiter: RateLimiter, policy: QuickLimitPolicy | None = None) -> None:
         policy = policy or QuickLimitPolicy()
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._items: dict[str, RateLimitItem] = {
-            "lookup:ip": parse(policy.lookup_per_ip),
-            "lookup:number": parse(policy.lookup_per_number),
-            "order:ip": parse(policy.order_per_ip),
-            "order:number": parse(policy.order_per_number),
+        self._limiter = limiter
+        self._per_minute = {
+            "lookup:ip": policy.lookup_per_ip,
+            "lookup:number": policy.lookup_per_number,
+            "order:ip": policy.order_per_ip,
+            "order:number": policy.order_per_number,
         }
 
     def check(self, action: str, *, ip: str, number: str) -> None:
         """Count one ``action`` (``lookup`` or ``order``) for ``ip`` and ``number``;
         raises a 429 ``rate_limited`` problem with ``Retry-After`` past either limit."""
         for subject, value in (("ip", ip), ("number", _number_key(number))):
-            item = self._items[f"{action}:{subject}"]
-            if not self._limiter.hit(item, action, subject, value):
-                reset = self._limiter.get_window_stats(item, action, subject, value).reset_time
-                retry_after = max(1, math.ceil(reset - time.time()))
+            throttle = self._limiter.hit(
+                f"quick:{action}:{subject}",
+                value,
+                limit=self._per_minute[f"{action}:{subject}"],
+                window=timedelta(minutes=1),
+            )
+            if not throttle.allowed:
+                retry_after = max(throttle.retry_after or 1, 1)
                 problem = Problem(
                     429,
                     "rate_limited",

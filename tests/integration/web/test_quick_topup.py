@@ -7,6 +7,7 @@ import html
 
 from simrenew.bootstrap import App
 from simrenew.db import tables
+from simrenew.ratelimit import LimitsRateLimiter
 from simrenew.web.quick_limits import QuickLimitPolicy, QuickLimits
 from tests.integration.web.orders_http import (
     NUMBER,
@@ -121,7 +122,9 @@ def test_unknown_invalid_and_terminated_numbers(app: App) -> None:
 
 def test_lookups_are_rate_limited_per_number(app: App) -> None:
     http = client(app)
-    http.app.state.quick_limits = QuickLimits(QuickLimitPolicy(lookup_per_number="3/minute"))  # type: ignore[attr-defined]
+    http.app.state.quick_limits = QuickLimits(
+        LimitsRateLimiter(), QuickLimitPolicy(lookup_per_number=3)
+    )  # type: ignore[attr-defined]
     answers = [
         http.post("/api/v1/quick-topup/lookup", json={"number": n}).status_code
         for n in (NUMBER, "51234567", "+852 5123 4567", NUMBER)
@@ -136,7 +139,8 @@ def test_lookups_are_rate_limited_per_number(app: App) -> None:
 
 def test_orders_are_rate_limited_per_ip(app: App) -> None:
     http = client(app)
-    http.app.state.quick_limits = QuickLimits(QuickLimitPolicy(order_per_ip="2/minute"))  # type: ignore[attr-defined]
+    limits = QuickLimits(LimitsRateLimiter(), QuickLimitPolicy(order_per_ip=2))
+    http.app.state.quick_limits = limits  # type: ignore[attr-defined]
     statuses = [
         quick_order(http, number=n, offer="ONE2-D1").status_code
         for n in ("+85251234567", "+85261234567", "+85291234567")
