@@ -7,6 +7,7 @@ writers queue instead of failing halfway with ``database is locked``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,52 @@ def _sqlite_engine(url: str, *, synchronous: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    lock = _writer_lock(database or ":memory:")
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE" and not connection.info.get(_HOLDS_LOCK):
+            # Writers of this process queue here, in order, rather than in SQLite's
+            # busy handler, which sleeps 1, 2, 5 ... 100 ms between polls and turns
+            # a short wait into a long one under load.
+            if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+                raise TimeoutError(
+                    f"no write lock on the SQLite database after {SQLITE_BUSY_TIMEOUT_S} s"
+                )
+            connection.info[_HOLDS_LOCK] = True
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            _release(connection.info)
+            raise
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        # Back in the pool means committed or rolled back: the writer is done.
+        _release(record.info)
+
+    @event.listens_for(engine, "close")
+    def _on_close(dbapi_connection: Any, record: Any) -> None:
+        _release(record.info)
+
+    def _release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_LOCK, False):
+            lock.release()
 
     return engine
+
+
+_HOLDS_LOCK = "simrenew_holds_writer_lock"
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(database: str) -> threading.Lock:
+    """One lock per database file, shared by every engine of the process on it."""
+    key = str(Path(database).resolve()) if database != ":memory:" else database
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -244,20 +244,27 @@ def verify_login_code(
     return LoggedIn(token, session, subscriber)
 
 
+TOUCH_EVERY = timedelta(minutes=1)
+
+
 def authenticate(ctx: Context, token: str) -> Subscriber:
     """The subscriber of a live session, whose idle clock restarts now.
     Raises ``NotAuthenticated`` for an unknown, revoked, idle or too old session."""
     auth = _auth(ctx)
     now = ctx.clock.now()
-    with ctx.uow() as uow:
+    with ctx.uow(write=False) as uow:
         session = uow.accounts.get_session(session_id(token))
         if session is None or session.state(now, auth.policy) is not SessionState.ACTIVE:
             raise NotAuthenticated()
         subscriber = uow.accounts.get_subscriber(session.subscriber_id)
         if subscriber is None:
             raise NotAuthenticated()
-        uow.accounts.touch_session(session.id, now)
-        uow.commit()
+    if now - session.last_seen_at >= TOUCH_EVERY:
+        # The idle clock is kept to the minute: a write per request would make every
+        # read a write, and 15 minutes of idleness do not need finer than that.
+        with ctx.uow() as uow:
+            uow.accounts.touch_session(session.id, now)
+            uow.commit()
     return subscriber
 
 
