@@ -52,6 +52,7 @@ from simrenew.db import tables as t  # noqa: E402
 _spec = util.spec_from_file_location("bench_renewals", _HERE / "renewals.py")
 assert _spec and _spec.loader
 _renewals = util.module_from_spec(_spec)
+sys.modules["bench_renewals"] = _renewals
 _spec.loader.exec_module(_renewals)
 numbers, pgbench_args, pgbench_tps, prepare = (
     _renewals.numbers,
