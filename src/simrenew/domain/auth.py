@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 
+from simrenew.domain.cards import MOBILE_TYPES, parse_typed_number
 from simrenew.domain.errors import DomainError, InvalidInput, InvalidNumber
 
 CODE_DIGITS = 6
@@ -120,11 +121,6 @@ class AuthPolicy:
 
 # --- numbers -----------------------------------------------------------------------------
 
-_MOBILE_TYPES = {
-    phonenumbers.PhoneNumberType.MOBILE,
-    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-}
-
 
 def normalize_login_number(text: str, allowed_country_codes: frozenset[str]) -> str:
     """A mobile number in E.164 that codes may be sent to.
@@ -134,26 +130,13 @@ def normalize_login_number(text: str, allowed_country_codes: frozenset[str]) -> 
     another country (SMS pumping targets premium ranges abroad) and
     ``InvalidNumber`` for anything that is not a mobile number.
     """
-    raw = "".join(ch for ch in text.strip() if ch not in " -()")
-    if raw.startswith("00"):
-        raw = "+" + raw[2:]
-    if not raw.startswith("+"):
-        if len(raw) == 8:
-            raw = "+852" + raw
-        elif len(raw) == 11 and raw.startswith("1"):
-            raw = "+86" + raw
-        else:
-            raise InvalidNumber(number=text)
-    try:
-        parsed = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidNumber(number=text) from exc
+    parsed = parse_typed_number(text)
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidNumber(number=text)
     country = str(parsed.country_code)
     if country not in allowed_country_codes:
         raise CountryNotAllowed(country_code=country)
-    if phonenumbers.number_type(parsed) not in _MOBILE_TYPES:
+    if phonenumbers.number_type(parsed) not in MOBILE_TYPES:
         raise InvalidNumber(number=text)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 

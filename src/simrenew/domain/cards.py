@@ -102,20 +102,16 @@ def validate_eid(text: str) -> str:
 
 
 _ALLOWED_REGIONS = {"HK", "CN"}
-_MOBILE_TYPES = {
+MOBILE_TYPES = {
     phonenumbers.PhoneNumberType.MOBILE,
     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
 }
 
 
-@functools.lru_cache(maxsize=65536)
-def normalize_number(text: str) -> str:
-    """A Hong Kong or Mainland mobile number in E.164.
-
-    Accepts ``+852 9123 4567``, ``91234567`` (8 digits: Hong Kong), ``13800138000``
-    (11 digits starting with 1: Mainland) and the ``00`` international prefix.
-    Cached: parsing with phonenumbers costs more than a database round trip.
-    """
+def parse_typed_number(text: str) -> phonenumbers.PhoneNumber:
+    """A number as people type it here: international (``+`` or ``00``), or local
+    without a prefix — 8 digits are Hong Kong, 11 starting with 1 are Mainland.
+    Raises ``InvalidNumber`` if it cannot be read; it is not checked further."""
     raw = "".join(ch for ch in text.strip() if ch not in " -()")
     if raw.startswith("00"):
         raw = "+" + raw[2:]
@@ -127,14 +123,25 @@ def normalize_number(text: str) -> str:
         else:
             raise InvalidNumber(number=text)
     try:
-        parsed = phonenumbers.parse(raw, None)
+        return phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(number=text) from exc
+
+
+@functools.lru_cache(maxsize=65536)
+def normalize_number(text: str) -> str:
+    """A Hong Kong or Mainland mobile number in E.164.
+
+    Accepts ``+852 9123 4567``, ``91234567`` (8 digits: Hong Kong), ``13800138000``
+    (11 digits starting with 1: Mainland) and the ``00`` international prefix.
+    Cached: parsing with phonenumbers costs more than a database round trip.
+    """
+    parsed = parse_typed_number(text)
     region = phonenumbers.region_code_for_number(parsed)
     if (
         region not in _ALLOWED_REGIONS
         or not phonenumbers.is_valid_number(parsed)
-        or phonenumbers.number_type(parsed) not in _MOBILE_TYPES
+        or phonenumbers.number_type(parsed) not in MOBILE_TYPES
     ):
         raise InvalidNumber(number=text)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

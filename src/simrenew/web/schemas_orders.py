@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simrenew.domain.money import Money
 from simrenew.domain.payments import Payment
 from simrenew.services.order_status import OrderStatus, Receipt
+from simrenew.services.ordering import Checkout
 from simrenew.services.quoting import Quote
 
 ORDER_ID_PATTERN = r"^ord_[0-9a-f]{36}$"
@@ -120,6 +121,21 @@ class CheckoutOut(BaseModel):
         "(a free order is fulfilled at once) or the provider could not be reached.",
         examples=[f"http://127.0.0.1:8000/sandbox/checkout/{EXAMPLE_PAYMENT_ID}?session=..."],
     )
+
+    @classmethod
+    def of(cls, placed: Checkout) -> CheckoutOut:
+        order, payment = placed.order, placed.payment
+        return cls(
+            order_id=order.id,
+            state=order.state.value,
+            list_price=MoneyOut.of(order.list_price),
+            discount=MoneyOut.of(order.discount),
+            price=MoneyOut.of(order.price),
+            promotions=list(order.promotions),
+            expires_at=order.expires_at,
+            payment_id=payment.id if payment else None,
+            checkout_url=payment.checkout_url if payment else None,
+        )
 
 
 # --- orders ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from simrenew.web.idempotency import idempotent
 from simrenew.web.problem_docs import problem_responses
 from simrenew.web.routes.webhooks import require_provider
 from simrenew.web.schemas_my_orders import MyOfferOut, MyOffersOut, MyOrderIn, QuoteIn
-from simrenew.web.schemas_orders import CheckoutOut, MoneyOut
+from simrenew.web.schemas_orders import CheckoutOut
 
 router = APIRouter(prefix="/api/v1/me", tags=["my cards"])
 
@@ -113,18 +113,7 @@ def create_my_order(
             channel=channel,
             idempotency_key=key,
         )
-        order, payment = placed.order, placed.payment
-        out = CheckoutOut(
-            order_id=order.id,
-            state=order.state.value,
-            list_price=MoneyOut.of(order.list_price),
-            discount=MoneyOut.of(order.discount),
-            price=MoneyOut.of(order.price),
-            promotions=list(order.promotions),
-            expires_at=order.expires_at,
-            payment_id=payment.id if payment else None,
-            checkout_url=payment.checkout_url if payment else None,
-        )
+        out = CheckoutOut.of(placed)
         return JSONResponse(out.model_dump(mode="json"), status_code=201)
 
     return idempotent(request, key, run, body=body, identity=f"subscriber:{subscriber.id}")

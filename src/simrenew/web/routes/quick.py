@@ -13,7 +13,6 @@ from simrenew.web.quick_limits import QuickLimits
 from simrenew.web.routes.webhooks import require_provider
 from simrenew.web.schemas_orders import (
     CheckoutOut,
-    MoneyOut,
     QuickLookupIn,
     QuickLookupOut,
     QuickOfferOut,
@@ -99,18 +98,7 @@ def quick_topup_create_order(
             pay_with=body.pay_with,
             idempotency_key=key,
         )
-        order, payment = placed.order, placed.payment
-        out = CheckoutOut(
-            order_id=order.id,
-            state=order.state.value,
-            list_price=MoneyOut.of(order.list_price),
-            discount=MoneyOut.of(order.discount),
-            price=MoneyOut.of(order.price),
-            promotions=list(order.promotions),
-            expires_at=order.expires_at,
-            payment_id=payment.id if payment else None,
-            checkout_url=payment.checkout_url if payment else None,
-        )
+        out = CheckoutOut.of(placed)
         return JSONResponse(out.model_dump(mode="json"), status_code=201)
 
     return idempotent(request, key, run, body=body)
