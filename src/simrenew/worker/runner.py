@@ -8,6 +8,8 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from simrenew.db import idempotent_requests
+from simrenew.db.order_repository import IDEMPOTENCY_TTL
 from simrenew.services.lifecycle import sweep_lifecycle
 from simrenew.services.ordering import expire_unpaid_orders
 
@@ -16,6 +18,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_NS = 60 * 10**9
+
+
+def forget_idempotency_keys(app: App) -> int:
+    """Idempotency keys are kept 24 h (SPEC); older ones are deleted, HTTP responses
+    and order keys alike."""
+    now = app.ctx.clock.now()
+    forgotten = idempotent_requests.purge(app.engine, now)
+    with app.uow() as uow:
+        forgotten += uow.idempotency.purge(now - IDEMPOTENCY_TTL)
+        uow.commit()
+    return forgotten
 
 
 def run_worker(app: App, stop: threading.Event) -> None:
@@ -38,6 +51,7 @@ def run_worker(app: App, stop: threading.Event) -> None:
                         result.to_grace,
                         result.terminated,
                     )
+                forget_idempotency_keys(app)
                 next_sweep = time.monotonic_ns() + SWEEP_EVERY_NS
         except Exception:  # the loop must survive a bad moment (database restart, ...)
             log.exception("worker iteration failed; retrying")

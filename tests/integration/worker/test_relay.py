@@ -327,3 +327,21 @@ def test_the_renewal_confirmation_email_arrives_over_smtp(app: App) -> None:
     # The e-mail went out over SMTP, not into the developer inbox; the SMS did not.
     assert app.inbox.list(recipient=CARD_EMAIL) == []
     assert len(app.inbox.list(recipient=CARD)) == 1
+
+
+def test_idempotency_keys_are_forgotten_after_24_hours(app: App, clock: FixedClock) -> None:
+    from datetime import timedelta
+
+    from simrenew.domain.orders import Channel
+    from simrenew.services.ordering import PlaceOrder, place_order
+    from simrenew.worker.runner import forget_idempotency_keys
+
+    command = PlaceOrder("+85251234567", "ONE2-D7", Channel.APP, actor="t", idempotency_key="k")
+    first, _ = place_order(app.ctx, command)
+    clock.advance(timedelta(hours=23))
+    assert forget_idempotency_keys(app) == 0
+    assert place_order(app.ctx, command)[0].id == first.id
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert forget_idempotency_keys(app) == 1
+    again, created = place_order(app.ctx, command)
+    assert created and again.id != first.id
