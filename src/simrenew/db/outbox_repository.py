@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from simrenew.db import tables as t
 from simrenew.domain.ids import new_id
@@ -158,6 +158,16 @@ class SqlOutboxRepository:
             query.values(
                 state=OutboxState.PENDING.value, attempts=0, available_at=at, lease_until=None
             )
+        )
+        return result.rowcount
+
+    def purge_delivered(self, before: datetime) -> int:
+        """Delete messages delivered before ``before``: their texts (login codes among
+        them) are not kept longer than they are useful. Dead letters stay for an
+        operator."""
+        o = t.outbox
+        result = self._connection.execute(
+            delete(o).where(o.c.state == OutboxState.DELIVERED.value, o.c.delivered_at < before)
         )
         return result.rowcount
 

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_NS = 60 * 10**9
 
 
+DELIVERED_KEPT = timedelta(days=7)
+
+
 def forget_idempotency_keys(app: App) -> int:
     """Idempotency keys are kept 24 h (SPEC); older ones are deleted, HTTP responses
     and order keys alike."""
@@ -27,6 +30,14 @@ def forget_idempotency_keys(app: App) -> int:
     forgotten = idempotent_requests.purge(app.engine, now)
     with app.uow() as uow:
         forgotten += uow.idempotency.purge(now - IDEMPOTENCY_TTL)
+        uow.commit()
+    return forgotten
+
+
+def forget_delivered_messages(app: App) -> int:
+    """Delivered outbox rows are kept a week (for support questions), then deleted."""
+    with app.uow() as uow:
+        forgotten = uow.outbox.purge_delivered(app.ctx.clock.now() - DELIVERED_KEPT)
         uow.commit()
     return forgotten
 
@@ -52,6 +63,7 @@ def run_worker(app: App, stop: threading.Event) -> None:
                         result.terminated,
                     )
                 forget_idempotency_keys(app)
+                forget_delivered_messages(app)
                 next_sweep = time.monotonic_ns() + SWEEP_EVERY_NS
         except Exception:  # the loop must survive a bad moment (database restart, ...)
             log.exception("worker iteration failed; retrying")

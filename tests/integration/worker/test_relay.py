@@ -345,3 +345,29 @@ def test_idempotency_keys_are_forgotten_after_24_hours(app: App, clock: FixedClo
     assert forget_idempotency_keys(app) == 1
     again, created = place_order(app.ctx, command)
     assert created and again.id != first.id
+
+
+def test_delivered_messages_are_forgotten_after_a_week_dead_ones_kept(
+    app: App, clock: FixedClock
+) -> None:
+    from datetime import timedelta
+
+    from simrenew.domain.outbox import OutboxKind
+    from simrenew.worker.runner import forget_delivered_messages
+
+    renew(app, CARD, "ONE2-D7")
+    assert app.relay.drain().delivered > 0
+    now = clock.now()
+    with app.uow() as uow:
+        uow.outbox.add(OutboxKind.SMS, {"to": CARD, "text": "x"}, at=now)
+        uow.commit()
+    with app.uow() as uow:
+        (message,) = uow.outbox.claim(now=now, lease_until=now, worker="w", limit=1)
+        uow.outbox.mark_failed(message.id, "w", error="no", retry_at=None)
+        uow.commit()
+    clock.advance(timedelta(days=6))
+    assert forget_delivered_messages(app) == 0
+    clock.advance(timedelta(days=1, seconds=1))
+    assert forget_delivered_messages(app) > 0
+    with app.uow(write=False) as uow:
+        assert uow.outbox.counts() == {"dead": 1}
