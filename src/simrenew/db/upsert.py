@@ -27,8 +27,7 @@ def insert_ignoring_duplicates(
     The key is the primary key unless ``conflict_columns`` names another unique
     index. A clash on any *other* constraint still raises: only a repeat of the same
     key is harmless. Returns True if a row was inserted, False if it was already
-    there. Raises ``NotImplementedError`` on a database other than SQLite or
-    PostgreSQL.
+    there. Raises ``ValueError`` on a database other than SQLite or PostgreSQL.
     """
     target = (
         tuple(conflict_columns)
@@ -49,4 +48,4 @@ def _statement(dialect: str, table: Table, target: tuple[str, ...]) -> Executabl
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=target).returning(key)
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=target).returning(key)
-    raise NotImplementedError(f"no conflict-ignoring insert for {dialect!r}")
+    raise ValueError(f"simrenew runs on SQLite and PostgreSQL, not {dialect!r}")

@@ -136,6 +136,11 @@ class PaymentNotFound(NotFound):
     template = "No payment {key!r}."
 
 
+class PaymentMethodNotFound(NotFound):
+    code = "payment_method_not_found"
+    template = "No saved payment method {key!r}."
+
+
 class Conflict(DomainError):
     code = "conflict"
     status = 409

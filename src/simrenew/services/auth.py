@@ -37,7 +37,12 @@ from simrenew.domain.auth import (
 )
 from simrenew.domain.auth_messages import AuthMessageKind, render_code_sms
 from simrenew.domain.cards import Card, CardState, mask_number
-from simrenew.domain.errors import CardNotFound, InvalidInput, OfferNotAvailable
+from simrenew.domain.errors import (
+    CardNotFound,
+    InvalidInput,
+    OfferNotAvailable,
+    PaymentMethodNotFound,
+)
 from simrenew.domain.ids import new_id
 from simrenew.domain.outbox import OutboxKind
 from simrenew.ports import AuthConfig, UnitOfWork
@@ -432,9 +437,13 @@ def set_auto_renew(
     payment_token_id: str | None,
 ) -> AutoRenewSetting:
     """Store the card's auto-renew choice (acted on by a later release). Raises
-    ``CardNotFound``, ``OfferNotFound``, ``OfferNotAvailable``, ``InvalidInput``."""
+    ``CardNotFound``, ``OfferNotFound``, ``OfferNotAvailable``, ``InvalidInput``, and
+    ``PaymentMethodNotFound`` for any payment method id: saving methods comes with the
+    real payment providers, so no id can name one yet."""
     if enabled and not offer_code:
         raise InvalidInput("Auto-renew needs an offer to renew with.")
+    if payment_token_id is not None:
+        raise PaymentMethodNotFound(key=payment_token_id)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         card = own_card(uow, subscriber, card_id)

@@ -58,6 +58,11 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "zh-Hans": ("此方案不适用", "方案 {offer} 不适用于这张卡。"),
         "en": ("Offer not available", "Offer {offer} is not sold for this card."),
     },
+    "payment_method_not_found": {
+        "zh-Hant": ("找不到付款方式", "找不到已儲存的付款方式 {key}。"),
+        "zh-Hans": ("找不到付款方式", "找不到已保存的付款方式 {key}。"),
+        "en": ("Payment method not found", "No saved payment method {key}."),
+    },
     "order_not_found": {
         "zh-Hant": ("找不到訂單", "沒有訂單 {key}。"),
         "zh-Hans": ("找不到订单", "没有订单 {key}。"),

@@ -204,7 +204,9 @@ class AutoRenewIn(BaseModel):
     payment_token_id: str | None = Field(
         default=None,
         max_length=128,
-        description="A saved provider payment method (placeholder until saved methods exist).",
+        description="The id of a saved payment method. Saving methods comes with the real "
+        "payment providers; until then the only accepted value is null "
+        "(404 `payment_method_not_found` otherwise).",
         examples=[None],
     )
 

@@ -297,3 +297,17 @@ def test_idle_and_absolute_expiry_over_http(app: App, clock: FixedClock) -> None
         assert client.get("/api/v1/me/cards", headers=headers).status_code == 200
     clock.advance(timedelta(minutes=10))
     assert client.get("/api/v1/me/cards", headers=headers).status_code == 401
+
+
+def test_auto_renew_refuses_a_payment_method_that_was_never_saved(app: App) -> None:
+    client = client_for(app)
+    token = log_in(client, app, KNOWN)
+    (card,) = client.get("/api/v1/me/cards", headers=bearer(token)).json()
+    refused = client.put(
+        f"/api/v1/me/auto-renew/{card['id']}",
+        json={"enabled": True, "offer_code": "ONE2-M1", "payment_token_id": "pm_123"},
+        headers={**bearer(token), "Accept-Language": "en"},
+    )
+    assert refused.status_code == 404
+    assert refused.json()["code"] == "payment_method_not_found"
+    assert refused.json()["detail"] == "No saved payment method pm_123."

@@ -264,6 +264,7 @@ def get_auto_renew(card_id: str, subscriber: SubscriberDep, ctx: CtxDep) -> Auto
         _UNAUTHENTICATED,
         (404, "card_not_found"),
         (404, "offer_not_found"),
+        (404, "payment_method_not_found"),
         (409, "offer_not_available"),
         (422, "invalid_input"),
         *_BAD_BODY,
