@@ -46,7 +46,7 @@ from simrenew.domain.errors import (
 from simrenew.domain.ids import new_id
 from simrenew.domain.outbox import OutboxKind
 from simrenew.ports import AuthConfig, UnitOfWork
-from simrenew.services.cards import CardView, show_card
+from simrenew.services.cards import CardView, card_view
 from simrenew.services.context import Context
 from simrenew.services.lookup import find_card, normalize_card_key
 
@@ -365,8 +365,7 @@ def card_detail(ctx: Context, subscriber: Subscriber, card_id: str) -> CardView:
     """What is left on one of the subscriber's cards. Raises ``CardNotFound`` for a
     card that is not theirs."""
     with ctx.uow(write=False) as uow:
-        card = own_card(uow, subscriber, card_id)
-    return show_card(ctx, card.iccid)
+        return card_view(uow, ctx, own_card(uow, subscriber, card_id))
 
 
 # --- settings -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from simrenew.domain.ids import new_id
 from simrenew.domain.money import Money
 from simrenew.domain.orders import Order
 from simrenew.domain.renewals import ValidityPeriod
+from simrenew.ports import UnitOfWork
 from simrenew.services.cards_file import CardRow, parse_cards_csv
 from simrenew.services.context import Context
 from simrenew.services.lookup import find_card
@@ -121,17 +122,21 @@ class CardView:
 
 def show_card(ctx: Context, card_key: str) -> CardView:
     """The card found by number or ICCID, with what is left on it. Raises ``CardNotFound``."""
+    with ctx.uow(write=False) as uow:
+        return card_view(uow, ctx, find_card(uow, card_key))
+
+
+def card_view(uow: UnitOfWork, ctx: Context, card: Card) -> CardView:
+    """What is left on ``card``, read inside the caller's unit of work."""
     now = ctx.clock.now()
     today = now.astimezone(ctx.clock.tz).date()
-    with ctx.uow(write=False) as uow:
-        card = find_card(uow, card_key)
-        line = uow.catalog.product_line(card.product_line)
-        return CardView(
-            card=card,
-            line=line,
-            balance=Money(card.balance_minor, line.currency),
-            periods=uow.cards.current_and_queued_periods(card.id, today),
-            buckets=uow.cards.buckets(card.id, valid_at=now),
-            orders=uow.orders.list_for_card(card.id, limit=20),
-            as_of=now.astimezone(ctx.clock.tz),
-        )
+    line = uow.catalog.product_line(card.product_line)
+    return CardView(
+        card=card,
+        line=line,
+        balance=Money(card.balance_minor, line.currency),
+        periods=uow.cards.current_and_queued_periods(card.id, today),
+        buckets=uow.cards.buckets(card.id, valid_at=now),
+        orders=uow.orders.list_for_card(card.id, limit=20),
+        as_of=now.astimezone(ctx.clock.tz),
+    )

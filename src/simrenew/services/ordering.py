@@ -23,7 +23,7 @@ from simrenew.domain.promotions import Promotion
 from simrenew.services.context import Context
 from simrenew.services.fulfilment import fulfil_paid_order
 from simrenew.services.lookup import normalize_card_key
-from simrenew.services.payments import new_payment, request_checkout
+from simrenew.services.payments import new_payment, request_checkout, start_payment
 from simrenew.services.quoting import quote_for_card
 
 LIMIT_WINDOW = timedelta(days=30)
@@ -83,10 +83,23 @@ def checkout(
 ) -> Checkout:
     """``place_order`` and open its payment with ``pay_with`` in the same transaction,
     then ask the provider for its checkout (with no transaction open). What most
-    callers want: one step from "buy this" to a payment page."""
+    callers want: one step from "buy this" to a payment page. A repeat with the same
+    idempotency key whose order is still unpaid gets its checkout again."""
     ctx.provider(pay_with)
     placed = _place(ctx, command, pay_with=pay_with)
     if placed.payment is None:
+        if not placed.created and placed.order.state is OrderState.AWAITING_PAYMENT:
+            # A repeat of the same request (a retry after a crash or a lost answer):
+            # the buyer needs the checkout again, and gets the same payment back.
+            payment = start_payment(
+                ctx,
+                placed.order.id,
+                pay_with,
+                actor=command.actor,
+                return_url=return_url,
+                scenario=scenario,
+            )
+            return Checkout(placed.order, False, payment)
         return placed
     payment = request_checkout(
         ctx,

@@ -7,15 +7,14 @@ validity or card state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from simrenew.domain.cards import CardState, mask_number, normalize_number
 from simrenew.domain.catalog import Texts
 from simrenew.domain.errors import CardNotFound, CardNotRenewable, InvalidNumber
-from simrenew.domain.orders import Channel, OrderState
+from simrenew.domain.orders import Channel
 from simrenew.services.context import Context
 from simrenew.services.ordering import Checkout, PlaceOrder, checkout
-from simrenew.services.payments import start_payment
 from simrenew.services.quoting import Quote, offers_for_card
 
 ACTOR = "quick:anonymous"
@@ -63,17 +62,9 @@ def quick_checkout(
     idempotency_key: str | None,
 ) -> Checkout:
     """Order ``offer_code`` for ``number`` through the quick channel and open its
-    payment: ``ordering.checkout``, plus a checkout page again when the same key
-    finds the order already placed and still unpaid (a retry after a crash).
-
-    Raises what ``checkout`` raises.
-    """
+    payment (``ordering.checkout``). Raises what ``checkout`` raises."""
     e164 = _number(number)
     command = PlaceOrder(
         e164, offer_code, Channel.QUICK, actor=ACTOR, coupon=coupon, idempotency_key=idempotency_key
     )
-    placed = checkout(ctx, command, pay_with=pay_with)
-    if placed.payment is None and placed.order.state is OrderState.AWAITING_PAYMENT:
-        payment = start_payment(ctx, placed.order.id, pay_with, actor=ACTOR)
-        return replace(placed, payment=payment)
-    return placed
+    return checkout(ctx, command, pay_with=pay_with)
