@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -30,7 +31,9 @@ class Settings(BaseSettings):
         description="Where this instance is reached; the sandbox checkout page lives under it.",
     )
     time_zone: str = "Asia/Hong_Kong"
-    sandbox_secrets: list[SecretStr] = Field(
+    # NoDecode: the environment gives "a,b", which the validators split; without it
+    # pydantic-settings would try to read the value as JSON first and fail.
+    sandbox_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=lambda: [SecretStr("sandbox-dev-secret-change-me")],
         description="Sandbox callback secrets; the first signs, all verify (rotation).",
     )
@@ -57,7 +60,7 @@ class Settings(BaseSettings):
         default=SecretStr("dev-only-login-secret-change-me"),
         description="HMAC key for stored login codes; set a long random value in production.",
     )
-    login_country_codes: list[str] = Field(
+    login_country_codes: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["852", "86", "853"],
         description="Country calling codes that login codes may be sent to (SMS pumping).",
     )
