@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean system-packages browser-packages
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -22,7 +22,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+# Debian packages beside Python (scripts/system-packages.sh): the CJK font always,
+# Chromium for the browser tests. Installed as root; otherwise it says what is missing.
+system-packages:
+	@bash scripts/system-packages.sh
+
+browser-packages:
+	@bash scripts/system-packages.sh --browser
+
+run: $(STAMP) system-packages
 	$(BIN)/simrenew serve --demo
 
 lint: $(STAMP)
@@ -33,11 +41,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck browser-packages
 	$(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/renewals.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache
