@@ -6,7 +6,19 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from simrenew.db import tables as t
 from simrenew.db.upsert import insert_ignoring_duplicates
@@ -365,6 +377,44 @@ class SqlCardRepository:
                 "at": at,
             },
         )
+
+    def usage_totals(self, card_id: str, kind: BucketKind, edges: Sequence[datetime]) -> list[int]:
+        """Usage of ``kind`` summed per interval ``[edges[i], edges[i + 1])``: one total
+        per interval (``len(edges) - 1`` of them), zeros included.
+
+        The caller chooses the edges (e.g. local midnights), so that the database need
+        not know the operator's time zone; the sums are made by the database over the
+        ``(card_id, at)`` index, not in Python.
+        """
+        slots = len(edges) - 1
+        if slots < 1:
+            return []
+        at = t.usage_records.c.at
+        inner_edges = edges[1:-1]
+        slot = (
+            case(*((at < edge, index) for index, edge in enumerate(inner_edges)), else_=slots - 1)
+            if inner_edges
+            else literal(0)
+        ).label("slot")
+        # Grouped in an outer query: PostgreSQL would not see the same bound parameters
+        # of the CASE in SELECT and GROUP BY as one expression.
+        inner = (
+            select(slot, t.usage_records.c.amount)
+            .where(
+                t.usage_records.c.card_id == card_id,
+                t.usage_records.c.kind == kind.value,
+                at >= edges[0],
+                at < edges[-1],
+            )
+            .subquery()
+        )
+        rows = self._connection.execute(
+            select(inner.c.slot, func.sum(inner.c.amount)).group_by(inner.c.slot)
+        )
+        totals = [0] * slots
+        for index, total in rows:
+            totals[int(index)] = int(total)
+        return totals
 
     # --- money ledger ------------------------------------------------------------
 

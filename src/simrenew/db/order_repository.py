@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from simrenew.db import tables as t
 from simrenew.db.serialization import allowance_from_json, allowance_to_json
@@ -191,6 +191,32 @@ class SqlOrderRepository:
         )
         return [order_from_row(r) for r in rows]
 
+    def list_for_cards(
+        self,
+        card_ids: Sequence[str],
+        *,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[Order]:
+        """Orders of ``card_ids``, newest first (``created_at``, then id), at most
+        ``limit``; with ``before`` (an order's created_at and id), only the orders that
+        come after it in that order: a cursor that stays right while new orders come."""
+        if not card_ids:
+            return []
+        query = select(t.orders).where(t.orders.c.card_id.in_(list(card_ids)))
+        if before is not None:
+            at, order_id = before
+            query = query.where(
+                or_(
+                    t.orders.c.created_at < at,
+                    and_(t.orders.c.created_at == at, t.orders.c.id < order_id),
+                )
+            )
+        rows = self._connection.execute(
+            query.order_by(t.orders.c.created_at.desc(), t.orders.c.id.desc()).limit(limit)
+        )
+        return [order_from_row(r) for r in rows]
+
     def committed_total(self, card_id: str, since: datetime) -> int:
         total = self._connection.scalar(_COMMITTED_TOTAL, {"card_id": card_id, "since": since})
         return int(total or 0)
@@ -295,6 +321,21 @@ class SqlPaymentRepository:
             select(t.payments)
             .where(t.payments.c.order_id == order_id)
             .order_by(t.payments.c.created_at)
+        )
+        return [payment_from_row(r) for r in rows]
+
+    def list_succeeded_for_orders(self, order_ids: Sequence[str]) -> list[Payment]:
+        """The succeeded payments of ``order_ids``, oldest first (one query for a page
+        of order history)."""
+        if not order_ids:
+            return []
+        rows = self._connection.execute(
+            select(t.payments)
+            .where(
+                t.payments.c.order_id.in_(list(order_ids)),
+                t.payments.c.state == PaymentState.SUCCEEDED.value,
+            )
+            .order_by(t.payments.c.created_at, t.payments.c.id)
         )
         return [payment_from_row(r) for r in rows]
 

@@ -125,6 +125,7 @@ class CheckoutSession:
     amount_minor: int
     currency: str
     scenario: str
+    return_url: str = ""  # where the hosted page sends the buyer back, as real ones do
 
 
 class SandboxGateway:
@@ -157,7 +158,7 @@ class SandboxGateway:
     def open_checkout(self, request: PaymentRequest, scenario: str) -> str:
         """Open a checkout; returns its session token."""
         session = CheckoutSession(
-            request.payment_id, request.amount_minor, request.currency, scenario
+            request.payment_id, request.amount_minor, request.currency, scenario, request.return_url
         )
         with self._sessions_lock:
             if len(self._sessions) >= MAX_REMEMBERED_SESSIONS:
@@ -165,7 +166,13 @@ class SandboxGateway:
             self._sessions[session.payment_id] = session
         body = base64.urlsafe_b64encode(
             json.dumps(
-                [session.payment_id, session.amount_minor, session.currency, scenario],
+                [
+                    session.payment_id,
+                    session.amount_minor,
+                    session.currency,
+                    scenario,
+                    session.return_url,
+                ],
                 separators=(",", ":"),
             ).encode()
         ).decode()
@@ -177,8 +184,13 @@ class SandboxGateway:
         expected = [_mac(secret, body) for secret in self._secrets]
         if not any(hmac.compare_digest(mac, good) for good in expected):
             raise SignatureInvalid(reason="checkout session is not the sandbox's")
-        payment_id, amount_minor, currency, scenario = json.loads(base64.urlsafe_b64decode(body))
-        return CheckoutSession(str(payment_id), int(amount_minor), str(currency), str(scenario))
+        fields = json.loads(base64.urlsafe_b64decode(body))
+        payment_id, amount_minor, currency, scenario = fields[:4]
+        # Sessions signed before return URLs were carried have four fields.
+        return_url = str(fields[4]) if len(fields) > 4 else ""
+        return CheckoutSession(
+            str(payment_id), int(amount_minor), str(currency), str(scenario), return_url
+        )
 
     # --- charges -----------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ def my_checkout(
     pay_with: str,
     channel: Channel,
     idempotency_key: str | None,
+    return_url: str = "",
 ) -> Checkout:
     """Order for one of the subscriber's cards and open its payment (see
     ``ordering.checkout``)."""
@@ -51,4 +52,4 @@ def my_checkout(
         coupon=coupon,
         idempotency_key=idempotency_key,
     )
-    return checkout(ctx, command, pay_with=pay_with)
+    return checkout(ctx, command, pay_with=pay_with, return_url=return_url)

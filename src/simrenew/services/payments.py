@@ -52,7 +52,11 @@ def request_checkout(
 ) -> Payment:
     """Ask the provider to open ``payment`` (already committed as pending). Call it
     with no transaction open: no lock is held while a provider is called. A provider
-    that cannot be reached leaves the payment ``unknown``, never ``failed``."""
+    that cannot be reached leaves the payment ``unknown``, never ``failed``.
+
+    ``return_url`` is where the provider sends the buyer back; ``{order_id}`` in it
+    becomes the order's id, which callers that open the order and its payment in one
+    step do not know beforehand."""
     provider = ctx.provider(payment.provider)
     request = PaymentRequest(
         payment_id=payment.id,
@@ -61,7 +65,7 @@ def request_checkout(
         currency=payment.amount.currency,
         description=f"{order.offer_code} {order.id}",
         language=language,
-        return_url=return_url,
+        return_url=return_url.replace("{order_id}", order.id),
         scenario=scenario,
     )
     try:

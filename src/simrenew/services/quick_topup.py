@@ -60,6 +60,7 @@ def quick_checkout(
     coupon: str | None,
     pay_with: str,
     idempotency_key: str | None,
+    return_url: str = "",
 ) -> Checkout:
     """Order ``offer_code`` for ``number`` through the quick channel and open its
     payment (``ordering.checkout``). Raises what ``checkout`` raises."""
@@ -67,4 +68,4 @@ def quick_checkout(
     command = PlaceOrder(
         e164, offer_code, Channel.QUICK, actor=ACTOR, coupon=coupon, idempotency_key=idempotency_key
     )
-    return checkout(ctx, command, pay_with=pay_with)
+    return checkout(ctx, command, pay_with=pay_with, return_url=return_url)

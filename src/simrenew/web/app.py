@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from simrenew import __version__
 from simrenew.bootstrap import App
 from simrenew.ratelimit import LimitsRateLimiter
 from simrenew.web import idempotency, observability, problems
+from simrenew.web.pages import errors as page_errors
+from simrenew.web.pages.routers import ROUTERS
 from simrenew.web.quick_limits import QuickLimitPolicy, QuickLimits
 from simrenew.web.routes import account, health, my_orders, orders, quick, sandbox, webhooks
 
@@ -18,6 +23,9 @@ Errors are RFC 9457 `application/problem+json` with a stable `code` and a messag
 the language of `Accept-Language` (zh-Hant, zh-Hans, en). Every mutating call takes an
 `Idempotency-Key`: a repeat replays the first response.
 """
+
+
+STATIC = Path(__file__).parent.joinpath("static")
 
 
 def create_app(application: App) -> FastAPI:
@@ -53,4 +61,8 @@ def create_app(application: App) -> FastAPI:
     if "sandbox" in application.ctx.providers:
         app.include_router(sandbox.router)
     idempotency.document_keys_as_required(app)
+    page_errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simrenew.domain.errors import DomainError, ImportInvalid
@@ -22,6 +22,18 @@ log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://simrenew.example.hk/problems/"
+
+# Paths that only machines call: their errors are always problem+json.
+_MACHINE_PATHS = ("/api/", "/webhooks/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi")
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page gets its error as a page (see web/pages/errors.py)."""
+    return (
+        getattr(request.app.state, "page_errors", None) is not None
+        and not request.url.path.startswith(_MACHINE_PATHS)
+        and "text/html" in request.headers.get("accept", "")
+    )
 
 
 class Problem(Exception):
@@ -49,7 +61,14 @@ def problem_response(
     params: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
+    if wants_page(request):
+        render: Any = request.app.state.page_errors
+        page: Response = render(
+            request, status=status, code=code, title=title, detail=detail, params=params or {}
+        )
+        page.headers.update(headers or {})
+        return page
     language = negotiate(request.headers.get("accept-language"))
     title, detail = translate(code, language, params or {}, title=title, detail=detail)
     body: dict[str, Any] = {
@@ -71,7 +90,7 @@ def problem_response(
     )
 
 
-def domain_problem(request: Request, exc: DomainError) -> JSONResponse:
+def domain_problem(request: Request, exc: DomainError) -> Response:
     """The problem for a domain error; also used where a response must be built before
     it leaves the route (the idempotency layer stores it)."""
     extra: dict[str, Any] = {}
@@ -88,7 +107,7 @@ def domain_problem(request: Request, exc: DomainError) -> JSONResponse:
     )
 
 
-def web_problem(request: Request, exc: Problem) -> JSONResponse:
+def web_problem(request: Request, exc: Problem) -> Response:
     return problem_response(
         request,
         status=exc.status,
@@ -113,15 +132,15 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into a problem."""
 
     @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> Response:
         return domain_problem(request, exc)
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
         return web_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
@@ -141,7 +160,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
@@ -158,7 +177,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         request_id = getattr(request.state, "request_id", "-")
         log.exception("unhandled error in request %s", request_id)
         return problem_response(

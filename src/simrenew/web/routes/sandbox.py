@@ -115,6 +115,9 @@ def complete_sandbox_checkout(
     # A checkout decided before yields no callback: paying twice is not possible.
     for callback in app.sandbox.complete(payment_id, action=action, session=checkout):
         handle_callback(app.ctx, "sandbox", callback.headers, callback.body)
+    if checkout.return_url:
+        # Back to the shop, as hosted checkouts do; the shop's page follows the order.
+        return RedirectResponse(checkout.return_url, status_code=303, headers=_PAGE_HEADERS)
     return RedirectResponse(
         f"/sandbox/checkout/{quote(payment_id)}/result?session={quote(session)}",
         status_code=303,
