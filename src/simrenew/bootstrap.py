@@ -14,7 +14,8 @@ from simrenew.domain.auth import AuthPolicy, SendLimit
 from simrenew.network.recording import RecordingNetworkGateway
 from simrenew.notify.dev_inbox import DevInbox
 from simrenew.notify.smtp import SmtpEmailSender
-from simrenew.ports import AuthConfig, Clock, EmailSender
+from simrenew.ports import AuthConfig, Clock, EmailSender, PaymentProvider
+from simrenew.providers.registry import close_providers, configured_providers
 from simrenew.providers.sandbox import SandboxGateway, SandboxProvider
 from simrenew.ratelimit import LimitsRateLimiter
 from simrenew.services.context import Context
@@ -41,6 +42,7 @@ class App:
     relay: OutboxRelay
 
     def close(self) -> None:
+        close_providers(self.ctx.providers)
         self.sandbox.dispose()
         self.engine.dispose()
 
@@ -76,13 +78,14 @@ def build(
         else engine
     )
     sandbox = SandboxGateway(sandbox_engine, secrets, now=clock.now)
-    providers = {
+    providers: dict[str, PaymentProvider] = {
         "sandbox": SandboxProvider(
             sandbox,
             secrets,
             checkout_base_url=settings.public_url,
             tolerance_seconds=settings.callback_tolerance_seconds,
-        )
+        ),
+        **configured_providers(settings, clock.now),
     }
     ctx = Context(
         uow=uow,

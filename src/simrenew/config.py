@@ -50,6 +50,48 @@ class Settings(BaseSettings):
     worker_batch_size: int = 50
     worker_lease_seconds: int = 60
     worker_poll_ms: int = Field(default=1000, gt=0, description="idle wait between outbox polls")
+    # --- payment providers (providers/registry.py); each is offered only when set ---
+    stripe_api_key: SecretStr | None = Field(
+        default=None, description="sk_... or a restricted rk_... key; unset: Stripe off"
+    )
+    stripe_webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="whsec_..., current first (comma-separated)"
+    )
+    stripe_payment_methods: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["card", "alipay", "wechat_pay"]
+    )
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_timeout_seconds: int = Field(default=10, gt=0)
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_webhook_id: str | None = None
+    paypal_api_base: str = Field(
+        default="https://api-m.sandbox.paypal.com", description="live: https://api-m.paypal.com"
+    )
+    paypal_webhook_verification: str = Field(default="offline", pattern="^(offline|api)$")
+    paypal_timeout_seconds: int = Field(default=15, gt=0)
+    paypal_brand_name: str | None = None
+    alipay_app_id: str | None = None
+    alipay_app_private_key: SecretStr | None = None
+    alipay_public_key: str | None = None
+    alipay_gateway_url: str = "https://openapi.alipay.com/gateway.do"
+    alipay_product: str = Field(default="page", pattern="^(page|wap)$")
+    alipayhk_app_id: str | None = None
+    alipayhk_app_private_key: SecretStr | None = None
+    alipayhk_public_key: str | None = None
+    alipayhk_gateway_url: str | None = None
+    alipayhk_product: str = Field(default="page", pattern="^(page|wap)$")
+    wechatpay_mchid: str | None = None
+    wechatpay_appid: str | None = None
+    wechatpay_merchant_serial_no: str | None = None
+    wechatpay_merchant_private_key: SecretStr | None = None
+    wechatpay_apiv3_key: SecretStr | None = None
+    wechatpay_region: str = Field(default="mainland", pattern="^(mainland|global)$")
+    wechatpay_base_url: str | None = None
+    wechatpay_merchant_category_code: str | None = None
+    wechatpay_public_key: str | None = None
+    wechatpay_public_key_id: str | None = None
+    wechatpay_use_platform_certificates: bool | None = None
     # --- subscriber login (services/auth.py) ---
     redis_url: str | None = Field(
         default=None,
@@ -85,9 +127,11 @@ class Settings(BaseSettings):
             return [part.strip().lstrip("+") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("sandbox_secrets", mode="before")
+    @field_validator(
+        "sandbox_secrets", "stripe_webhook_secrets", "stripe_payment_methods", mode="before"
+    )
     @classmethod
-    def _split_secrets(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from simrenew.bootstrap import App
@@ -30,9 +31,11 @@ def require_provider(app: App, name: str) -> None:
     "/webhooks/{provider}",
     operation_id="receive_webhook",
     summary="A payment provider's signed callback",
-    description="The raw body is verified against the provider's signature header "
-    "(for the sandbox: `Sandbox-Signature: t=<unix>,v1=<hex>`, 300 s tolerance) before "
-    "anything else, then applied once per provider event id.",
+    description="The raw body is verified against the provider's signature scheme "
+    "(sandbox: `Sandbox-Signature: t=<unix>,v1=<hex>`; Stripe: `Stripe-Signature`; "
+    "PayPal: `Paypal-Transmission-*`; WeChat Pay: `Wechatpay-*`; Alipay and AlipayHK: "
+    "RSA2 `sign` in the form body) before anything else, then applied once per provider "
+    "event id. Alipay is answered with the plain text `success` it expects.",
     response_model=WebhookOut,
     openapi_extra={
         "requestBody": {
@@ -53,7 +56,7 @@ async def receive_webhook(
     provider: Annotated[str, Path(max_length=24, examples=["sandbox"])],
     request: Request,
     app: AppDep,
-) -> WebhookOut:
+) -> WebhookOut | PlainTextResponse:
     require_provider(app, provider)
     # The signature covers the exact bytes, so the body is read raw, never re-encoded.
     body = await request.body()
@@ -61,4 +64,9 @@ async def receive_webhook(
         raise Problem(413, "payload_too_large", "The callback body is too large.")
     headers = dict(request.headers.items())
     outcome = await run_in_threadpool(handle_callback, app.ctx, provider, headers, body)
+    ack = getattr(app.ctx.providers[provider], "callback_ack", None)
+    if ack is not None:
+        # Some providers (Alipay) count a notification as received only when the body
+        # is their exact acknowledgement, whatever we made of it; else they resend.
+        return PlainTextResponse(str(ack))
     return WebhookOut(outcome=outcome.value)

@@ -1,0 +1,1 @@
+"""Local fakes of outside services, built from their documented formats."""
