@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     wechatpay_public_key: str | None = None
     wechatpay_public_key_id: str | None = None
     wechatpay_use_platform_certificates: bool | None = None
+    fps_payee_id: str | None = Field(
+        default=None, description="FPS ID (or registered phone/e-mail); unset: FPS off"
+    )
+    fps_payee_name: str | None = None
+    bank_account: str | None = Field(default=None, description="shown for plain transfers")
     # --- subscriber login (services/auth.py) ---
     redis_url: str | None = Field(
         default=None,

@@ -11,6 +11,7 @@ from typing import Any
 from simrenew.config import Settings
 from simrenew.ports import PaymentProvider
 from simrenew.providers.alipay import AlipayConfig, AlipayProvider
+from simrenew.providers.fps import FpsProvider, Payee
 from simrenew.providers.paypal import PayPalProvider
 from simrenew.providers.stripe import StripeProvider
 from simrenew.providers.wechatpay import Region, WeChatPayConfig, WeChatPayProvider
@@ -111,6 +112,14 @@ def configured_providers(
                 use_platform_certificates=s.wechatpay_use_platform_certificates,
             ),
             now=now,
+        )
+    if s.fps_payee_id:
+        _need("FPS", fps_payee_name=s.fps_payee_name)
+        providers["fps"] = FpsProvider(
+            Payee(
+                fps_id=s.fps_payee_id, name=str(s.fps_payee_name), bank_account=s.bank_account or ""
+            ),
+            instructions_base_url=s.public_url,
         )
     return providers
 

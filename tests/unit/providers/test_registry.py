@@ -67,11 +67,13 @@ def test_each_configured_provider_is_offered_under_its_name() -> None:
             wechatpay_apiv3_key="0123456789abcdef0123456789abcdef",
             wechatpay_public_key=public,
             wechatpay_public_key_id="PUB_KEY_ID_0000000001",
+            fps_payee_id="1234567",
+            fps_payee_name="SIMRENEW LTD",
         ),
         _now,
     )
     try:
-        assert sorted(providers) == ["alipay", "alipayhk", "paypal", "stripe", "wechatpay"]
+        assert sorted(providers) == ["alipay", "alipayhk", "fps", "paypal", "stripe", "wechatpay"]
         assert all(provider.name == name for name, provider in providers.items())
     finally:
         close_providers(providers)
@@ -84,6 +86,7 @@ def test_each_configured_provider_is_offered_under_its_name() -> None:
         ({"paypal_client_id": "client"}, "SIMRENEW_PAYPAL_CLIENT_SECRET"),
         ({"alipayhk_app_id": "2021"}, "SIMRENEW_ALIPAYHK_APP_PRIVATE_KEY"),
         ({"wechatpay_mchid": "1900000001"}, "SIMRENEW_WECHATPAY_APIV3_KEY"),
+        ({"fps_payee_id": "1234567"}, "SIMRENEW_FPS_PAYEE_NAME"),
     ],
 )
 def test_a_half_configured_provider_names_what_is_missing(

@@ -24,11 +24,15 @@ router = APIRouter(include_in_schema=False)
 
 OrderId = Annotated[str, Path(max_length=64)]
 REFRESH_SECONDS = 2
+# Paid outside any page (a bank transfer): known only from the statement, usually the
+# next working day, so the result page points back to the instructions and does not
+# keep reloading.
+OFFLINE_PROVIDERS = frozenset({"fps"})
 
 
 def outcome(status: OrderStatus) -> str:
-    """One word the page (and its tests) key on: fulfilled, waiting, declined, unknown,
-    closed."""
+    """One word the page (and its tests) key on: fulfilled, waiting, transfer (awaiting
+    a bank transfer), declined, unknown, closed."""
     order, payment = status.order, status.payment
     if order.state is OrderState.FULFILLED:
         return "fulfilled"
@@ -36,6 +40,9 @@ def outcome(status: OrderStatus) -> str:
         return "waiting"
     if order.state is not OrderState.AWAITING_PAYMENT:
         return "closed"
+    if payment is not None and payment.provider in OFFLINE_PROVIDERS:
+        if payment.state is PaymentState.PENDING:
+            return "transfer"
     if payment is None or payment.state is PaymentState.PENDING:
         return "waiting"
     if payment.state is PaymentState.UNKNOWN:

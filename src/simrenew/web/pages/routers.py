@@ -5,6 +5,7 @@ from __future__ import annotations
 from simrenew.web.pages import (
     cards,
     dev_inbox,
+    fps,
     home,
     kiosk,
     login,
@@ -16,5 +17,5 @@ from simrenew.web.pages import (
 
 ROUTERS = tuple(
     module.router
-    for module in (home, login, order_result, cards, renew, orders, settings, kiosk, dev_inbox)
+    for module in (home, login, order_result, cards, renew, orders, settings, kiosk, dev_inbox, fps)
 )
