@@ -11,12 +11,15 @@ from simrenew.config import Settings
 from simrenew.db.engine import make_engine
 from simrenew.db.uow import SqlUnitOfWorkFactory
 from simrenew.domain.auth import AuthPolicy, SendLimit
+from simrenew.domain.vouchers import VoucherPolicy
 from simrenew.network.recording import RecordingNetworkGateway
 from simrenew.notify.dev_inbox import DevInbox
 from simrenew.notify.smtp import SmtpEmailSender
 from simrenew.ports import AuthConfig, Clock, EmailSender, PaymentProvider
+from simrenew.providers.cash import CashProvider
 from simrenew.providers.registry import close_providers, configured_providers
 from simrenew.providers.sandbox import SandboxGateway, SandboxProvider
+from simrenew.providers.voucher import VoucherProvider
 from simrenew.ratelimit import LimitsRateLimiter
 from simrenew.services.context import Context
 from simrenew.worker.relay import OutboxRelay
@@ -86,6 +89,9 @@ def build(
             tolerance_seconds=settings.callback_tolerance_seconds,
         ),
         **configured_providers(settings, clock.now),
+        # Taken at a counter and by PIN: always offered to staff and the PIN form.
+        "cash": CashProvider(engine),
+        "voucher": VoucherProvider(engine),
     }
     ctx = Context(
         uow=uow,
@@ -95,6 +101,11 @@ def build(
         official_domain=settings.official_domain,
         order_ttl=settings.order_ttl,
         auth=auth_config(settings),
+        vouchers=VoucherPolicy(
+            pepper=settings.voucher_pepper.get_secret_value().encode(),
+            tries_per_number=settings.voucher_tries_per_number_hour,
+            tries_per_ip=settings.voucher_tries_per_ip_hour,
+        ),
     )
     inbox = DevInbox(engine, now=clock.now)
     email: EmailSender = SmtpEmailSender.from_settings(settings) if settings.smtp_host else inbox

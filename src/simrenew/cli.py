@@ -20,6 +20,8 @@ from rich.table import Table
 
 from simrenew import logging_setup
 from simrenew.bootstrap import App, build
+from simrenew.cli_reconcile import reconcile_app
+from simrenew.cli_vouchers import cash_app, staff_app, vouchers_app
 from simrenew.config import Settings
 from simrenew.db.migrate import upgrade
 from simrenew.demo.seed import run_demo, seed
@@ -29,6 +31,7 @@ from simrenew.domain.orders import Channel
 from simrenew.providers.sandbox import SCENARIOS
 from simrenew.services.cards import CardView, import_cards, show_card
 from simrenew.services.catalog import import_catalog
+from simrenew.services.janitor import run_janitor
 from simrenew.services.lifecycle import sweep_lifecycle
 from simrenew.services.ordering import PlaceOrder, expire_unpaid_orders, place_order
 from simrenew.services.payments import handle_callback, recheck_payment, start_payment
@@ -47,6 +50,10 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(cards_app, name="cards")
 app.add_typer(card_app, name="card")
 app.add_typer(payments_app, name="payments")
+app.add_typer(reconcile_app, name="reconcile")
+app.add_typer(vouchers_app, name="vouchers")
+app.add_typer(staff_app, name="staff")
+app.add_typer(cash_app, name="cash")
 
 out = Console()
 err = Console(stderr=True)
@@ -278,10 +285,57 @@ def orders(key: Annotated[str, typer.Argument(help="number or ICCID")]) -> None:
 
 @payments_app.command("recheck")
 def payments_recheck(payment_id: str) -> None:
-    """Ask the provider about a payment that is not final."""
+    """Ask the provider about a payment that is not final (counts as one of its checks)."""
     with running() as application:
         payment = recheck_payment(application.ctx, payment_id)
         out.print(f"payment {payment.id}: {payment.state.value}")
+
+
+@payments_app.command("review")
+def payments_review(
+    limit: Annotated[int, typer.Option(help="at most this many, longest waiting first")] = 100,
+) -> None:
+    """Payments flagged for manual review: still not final after a week of re-checks."""
+    with running() as application, application.uow(write=False) as uow:
+        flagged = uow.payments.list_for_review(limit)
+    if not flagged:
+        out.print("no payments flagged for review")
+        return
+    table = Table(title=f"{len(flagged)} payment(s) flagged for review", pad_edge=False)
+    # Ids are what an operator copies into a provider's dashboard: folded, never cut.
+    table.add_column("payment", overflow="fold")
+    table.add_column("order", overflow="fold")
+    for column in ("provider", "state", "amount"):
+        table.add_column(column)
+    table.add_column("since (HKT)", min_width=10)
+    table.add_column("checks", justify="right")
+    tz = application.settings.tz
+    for payment in flagged:
+        since = payment.review_since
+        table.add_row(
+            payment.id,
+            payment.order_id,
+            payment.provider,
+            payment.state.value,
+            payment.amount.display(),
+            f"{since.astimezone(tz):%Y-%m-%d %H:%M}" if since else "-",
+            str(payment.rechecks),
+        )
+    out.print(table)
+
+
+@payments_app.command("janitor")
+def payments_janitor(
+    batch: Annotated[int, typer.Option(min=1, help="re-check at most this many")] = 100,
+) -> None:
+    """One pass of the janitor: re-check the payments that are due (the worker: every minute)."""
+    with running() as application:
+        result = run_janitor(application.ctx, batch=batch)
+    out.print(
+        f"{result.checked} payment(s) re-checked: {result.resolved} resolved, "
+        f"{result.still_open} still open, {result.flagged} flagged for review"
+        + (f", {result.errors} failed (see the log)" if result.errors else "")
+    )
 
 
 @app.command("inbox")

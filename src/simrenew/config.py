@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     wechatpay_public_key: str | None = None
     wechatpay_public_key_id: str | None = None
     wechatpay_use_platform_certificates: bool | None = None
+    voucher_pepper: SecretStr = Field(
+        default=SecretStr("dev-only-voucher-pepper-change-me"),
+        description="HMAC key of stored voucher PINs; changing it voids every unused PIN.",
+    )
+    voucher_tries_per_number_hour: int = Field(default=10, gt=0)
+    voucher_tries_per_ip_hour: int = Field(default=30, gt=0)
     fps_payee_id: str | None = Field(
         default=None, description="FPS ID (or registered phone/e-mail); unset: FPS off"
     )

@@ -6,16 +6,29 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from simrenew.db import tables as t
 from simrenew.db.serialization import allowance_from_json, allowance_to_json
+from simrenew.db.types import UtcDateTime
 from simrenew.db.upsert import insert_ignoring_duplicates
 from simrenew.domain.errors import IdempotencyKeyReused, OrderNotFound, PaymentNotFound
 from simrenew.domain.ids import new_id
 from simrenew.domain.money import Money
 from simrenew.domain.orders import Channel, Order, OrderState
-from simrenew.domain.payments import Payment, PaymentEvent, PaymentState
+from simrenew.domain.payments import Payment, PaymentEvent, PaymentState, recheck_after
 from simrenew.ports import AuditRecord, IdempotencyClaim
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -61,6 +74,9 @@ _UPDATE_PAYMENT = (
         updated_at=bindparam("b_updated_at"),
     )
 )
+# A payment that becomes final leaves the janitor's schedule in the same statement.
+_UPDATE_PAYMENT_FINAL = _UPDATE_PAYMENT.values(recheck_at=None)
+_OPEN_PAYMENT_STATES = tuple(s.value for s in PaymentState if not s.is_final)
 
 
 def order_from_row(row: Any) -> Order:
@@ -97,6 +113,9 @@ def payment_from_row(row: Any) -> Payment:
         provider_ref=row.provider_ref,
         failure_code=row.failure_code,
         checkout_url=row.checkout_url,
+        recheck_at=row.recheck_at,
+        rechecks=row.rechecks,
+        review_since=row.review_since,
     )
 
 
@@ -260,6 +279,8 @@ class SqlPaymentRepository:
         return payment_from_row(row)
 
     def add(self, payment: Payment, *, actor: str) -> None:
+        """Store a new payment; one that is not final goes on the janitor's schedule
+        from its start (the first re-check 5 minutes after ``created_at``)."""
         self._connection.execute(
             _INSERT_PAYMENT,
             {
@@ -274,6 +295,11 @@ class SqlPaymentRepository:
                 "checkout_url": payment.checkout_url,
                 "created_at": payment.created_at,
                 "updated_at": payment.updated_at,
+                "recheck_at": (
+                    None if payment.state.is_final else recheck_after(payment.created_at, 0)
+                ),
+                "rechecks": 0,
+                "review_since": None,
             },
         )
         self._audit.append(
@@ -289,8 +315,11 @@ class SqlPaymentRepository:
         )
 
     def update(self, payment: Payment, previous: PaymentState, *, reason: str, actor: str) -> None:
+        """Store ``payment``'s state and provider details (not its schedule: see
+        ``claim_due_rechecks`` and ``record_check``); a final state takes it off the
+        janitor's schedule. The WHERE on ``previous`` turns a lost race into an error."""
         result = self._connection.execute(
-            _UPDATE_PAYMENT,
+            _UPDATE_PAYMENT_FINAL if payment.state.is_final else _UPDATE_PAYMENT,
             {
                 "b_id": payment.id,
                 "b_previous": previous.value,
@@ -344,6 +373,66 @@ class SqlPaymentRepository:
             select(t.payments)
             .where(t.payments.c.state.in_([s.value for s in states]))
             .order_by(t.payments.c.updated_at)
+            .limit(limit)
+        )
+        return [payment_from_row(r) for r in rows]
+
+    def claim_due_rechecks(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Payment]:
+        """Take up to ``limit`` payments whose re-check is due, oldest due first, by
+        moving their ``recheck_at`` to ``lease_until``: no other janitor takes them
+        until then, and if this one dies they are simply due again.
+
+        On PostgreSQL ``SKIP LOCKED`` lets janitors claim side by side without waiting
+        on each other; on SQLite the write transaction's lock serialises the claims.
+        The returned payments carry ``recheck_at`` as stored (the lease), which tells
+        the janitor later whether its claim still holds.
+        """
+        p = t.payments
+        due = (
+            select(p.c.id)
+            .where(p.c.recheck_at <= now, p.c.state.in_(_OPEN_PAYMENT_STATES))
+            .order_by(p.c.recheck_at, p.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = self._connection.execute(
+            update(p)
+            .where(p.c.id.in_(due.scalar_subquery()))
+            .values(recheck_at=lease_until)
+            .returning(*p.c)
+        ).all()
+        claimed = [payment_from_row(r) for r in rows]
+        return sorted(claimed, key=lambda payment: (payment.created_at, payment.id))
+
+    def record_check(
+        self, payment_id: str, *, next_at: datetime | None, review_since: datetime | None
+    ) -> None:
+        """Count one re-check of ``payment_id``: ``rechecks + 1`` and the next check at
+        ``next_at`` (None: no more). ``review_since`` flags it for manual review (an
+        earlier flag's time is kept). A final payment is never put back on the
+        schedule nor flagged, whatever the caller passes."""
+        p = t.payments
+        is_open = p.c.state.in_(_OPEN_PAYMENT_STATES)
+        values: dict[str, Any] = {"rechecks": p.c.rechecks + 1, "recheck_at": None}
+        if next_at is not None:
+            values["recheck_at"] = case((is_open, literal(next_at, UtcDateTime())), else_=None)
+        if review_since is not None:
+            values["review_since"] = case(
+                (is_open, func.coalesce(p.c.review_since, literal(review_since, UtcDateTime()))),
+                else_=p.c.review_since,
+            )
+        self._connection.execute(update(p).where(p.c.id == payment_id).values(values))
+
+    def list_for_review(self, limit: int = 100) -> list[Payment]:
+        """Payments flagged for manual review and still not final, longest waiting
+        first."""
+        p = t.payments
+        rows = self._connection.execute(
+            select(p)
+            .where(p.c.state.in_(_OPEN_PAYMENT_STATES), p.c.review_since.is_not(None))
+            .order_by(p.c.review_since, p.c.id)
             .limit(limit)
         )
         return [payment_from_row(r) for r in rows]

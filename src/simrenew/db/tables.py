@@ -294,10 +294,16 @@ payments = Table(
     Column("checkout_url", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # The janitor's schedule: when the provider is next asked (NULL once final or
+    # flagged), how many times it was asked, and since when a person should look.
+    Column("recheck_at", UtcDateTime),
+    Column("rechecks", Integer, nullable=False, server_default="0"),
+    Column("review_since", UtcDateTime),
     CheckConstraint(
         "state IN ('pending', 'unknown', 'succeeded', 'failed', 'cancelled')", name="state"
     ),
     Index("ix_payments_state", "state", "updated_at"),
+    Index("ix_payments_recheck_at", "recheck_at"),
 )
 
 payment_events = Table(
@@ -494,4 +500,127 @@ auto_renew_settings = Table(
     Column("updated_by", ID, ForeignKey("subscribers.id"), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint("NOT enabled OR offer_code IS NOT NULL", name="offer_when_enabled"),
+)
+
+
+# --- vouchers, staff users and cash at a counter (migration 0005) -------------------
+
+# A print run of voucher cards: a face value in one currency, or one offer.
+voucher_batches = Table(
+    "voucher_batches",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # The first digits of every serial in the batch.
+    Column("prefix", Integer, nullable=False, unique=True),
+    Column("value_minor", BigInteger),
+    Column("offer_code", String(48)),
+    Column("currency", String(3), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("created_by", String(96), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "(value_minor IS NOT NULL AND offer_code IS NULL) OR "
+        "(value_minor IS NULL AND offer_code IS NOT NULL)",
+        name="value_or_offer",
+    ),
+    CheckConstraint("value_minor IS NULL OR value_minor > 0", name="value_positive"),
+    CheckConstraint("count > 0", name="count_positive"),
+    CheckConstraint("prefix BETWEEN 1 AND 999999", name="prefix_range"),
+    CheckConstraint("currency IN ('HKD', 'CNY')", name="currency"),
+)
+
+# One voucher card. Only the HMAC of its PIN is kept (unique: it is what a PIN is
+# looked up by). A voucher pays at most one order and an order is paid by at most
+# one voucher (the unique columns); "redeemed" always names its order and payment.
+vouchers = Table(
+    "vouchers",
+    metadata,
+    Column("serial", String(16), primary_key=True),
+    Column("batch_id", ID, ForeignKey("voucher_batches.id"), nullable=False, index=True),
+    Column("pin_hash", String(64), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("redeemed_order_id", ID, ForeignKey("orders.id"), unique=True),
+    Column("payment_id", ID, ForeignKey("payments.id"), unique=True),
+    Column("redeemed_at", UtcDateTime),
+    Column("voided_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("state IN ('issued', 'redeemed', 'void')", name="state"),
+    CheckConstraint(
+        "(state = 'redeemed' AND redeemed_order_id IS NOT NULL AND payment_id IS NOT NULL "
+        "AND redeemed_at IS NOT NULL) OR (state <> 'redeemed' AND redeemed_order_id IS NULL "
+        "AND payment_id IS NULL AND redeemed_at IS NULL)",
+        name="redeemed_names_order",
+    ),
+    CheckConstraint(
+        "(state = 'void' AND voided_at IS NOT NULL) OR (state <> 'void' AND voided_at IS NULL)",
+        name="void_has_time",
+    ),
+)
+
+# Wrong voucher PINs per number; the row is also what serialises the tries for a
+# number (it is locked for the length of each try).
+voucher_lockouts = Table(
+    "voucher_lockouts",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("window_start", UtcDateTime),
+    Column("locked_until", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("failures >= 0", name="failures"),
+)
+
+# Staff logins: an Argon2id hash (PHC string), never the password.
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(32), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("role IN ('admin', 'cs', 'agent', 'kiosk')", name="role"),
+)
+
+# A staff user's session at a till. ``open_for`` is the staff id while the shift is
+# open and NULL once closed: its unique constraint allows one open shift per user
+# (NULLs never clash), on SQLite and PostgreSQL alike.
+cash_shifts = Table(
+    "cash_shifts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("staff_id", ID, ForeignKey("staff_users.id"), nullable=False, index=True),
+    Column("open_for", ID, unique=True),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    CheckConstraint(
+        "(closed_at IS NULL AND open_for IS NOT NULL AND open_for = staff_id) OR "
+        "(closed_at IS NOT NULL AND open_for IS NULL)",
+        name="open_for_while_open",
+    ),
+)
+
+# Cash taken for an order: one per order and per payment; the change adds up.
+cash_receipts = Table(
+    "cash_receipts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("order_id", ID, ForeignKey("orders.id"), nullable=False, unique=True),
+    Column("payment_id", ID, ForeignKey("payments.id"), nullable=False, unique=True),
+    Column("shift_id", ID, ForeignKey("cash_shifts.id"), nullable=False, index=True),
+    Column("staff_id", ID, ForeignKey("staff_users.id"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("tendered_minor", BigInteger, nullable=False),
+    Column("change_minor", BigInteger, nullable=False),
+    Column("taken_at", UtcDateTime, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint(
+        "tendered_minor >= amount_minor AND change_minor = tendered_minor - amount_minor",
+        name="change_adds_up",
+    ),
+    CheckConstraint("currency IN ('HKD', 'CNY')", name="currency"),
 )

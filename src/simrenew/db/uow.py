@@ -17,6 +17,8 @@ from simrenew.db.order_repository import (
     SqlPaymentRepository,
 )
 from simrenew.db.outbox_repository import SqlAuditLog, SqlOutboxRepository
+from simrenew.db.staff_repository import SqlCashRepository, SqlStaffRepository
+from simrenew.db.voucher_repository import SqlVoucherRepository
 from simrenew.ports import AuditRecord
 
 
@@ -36,6 +38,9 @@ class SqlUnitOfWork:
     outbox: SqlOutboxRepository
     audit: SqlAuditLog
     accounts: SqlAccountRepository
+    vouchers: SqlVoucherRepository
+    staff: SqlStaffRepository
+    cash: SqlCashRepository
 
     def __init__(
         self,
@@ -73,6 +78,9 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(connection, self._max_attempts)
         self.audit = SqlAuditLog(connection, audit_buffer)
         self.accounts = SqlAccountRepository(connection)
+        self.vouchers = SqlVoucherRepository(connection)
+        self.staff = SqlStaffRepository(connection)
+        self.cash = SqlCashRepository(connection)
         self._committed = False
         return self
 

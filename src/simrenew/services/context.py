@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from simrenew.domain.errors import ProviderUnavailable
+from simrenew.domain.vouchers import VoucherPolicy
 from simrenew.ports import AuthConfig, Clock, PaymentProvider, UnitOfWorkFactory
 
 
@@ -21,6 +22,8 @@ class Context:
     order_ttl: timedelta = timedelta(minutes=30)
     # Login codes and sessions (services/auth.py); None where no login is offered.
     auth: AuthConfig | None = None
+    # Voucher PIN hashing and redemption limits (services/vouchers.py).
+    vouchers: VoucherPolicy | None = None
 
     def provider(self, name: str) -> PaymentProvider:
         try:

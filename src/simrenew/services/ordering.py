@@ -23,7 +23,12 @@ from simrenew.domain.promotions import Promotion
 from simrenew.services.context import Context
 from simrenew.services.fulfilment import fulfil_paid_order
 from simrenew.services.lookup import normalize_card_key
-from simrenew.services.payments import new_payment, request_checkout, start_payment
+from simrenew.services.payments import (
+    check_payment,
+    new_payment,
+    request_checkout,
+    start_payment,
+)
 from simrenew.services.quoting import quote_for_card
 
 LIMIT_WINDOW = timedelta(days=30)
@@ -200,18 +205,33 @@ def _counts(promotion: Promotion) -> bool:
 
 
 def cancel_order(ctx: Context, order_id: str, *, actor: str) -> Order:
-    """Cancel an unpaid order. Raises ``IllegalTransition`` once it is paid; a payment
-    that still succeeds afterwards is refunded."""
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        order = uow.orders.get(order_id, lock=True)
-        if order.state is OrderState.CANCELLED:
-            return order
-        cancelled = order.move_to(OrderState.CANCELLED, now)
-        uow.orders.update(cancelled, order.state, reason="cancelled by buyer", actor=actor)
-        uow.catalog.release_redemptions(order.id)
-        uow.commit()
-        return cancelled
+    """Cancel an unpaid order. Its payments that are not final are re-checked with
+    their providers first: if one took the money, the order is paid and the cancel
+    refused. Raises ``IllegalTransition`` once it is paid; a payment that still
+    succeeds afterwards is refunded."""
+    checked_first = False
+    while True:
+        now = ctx.clock.now()
+        with ctx.uow() as uow:
+            order = uow.orders.get(order_id, lock=True)
+            if order.state is OrderState.CANCELLED:
+                return order
+            open_payments = (
+                []
+                if checked_first or order.state is not OrderState.AWAITING_PAYMENT
+                else [p for p in uow.payments.list_for_order(order.id) if not p.state.is_final]
+            )
+            if not open_payments:
+                cancelled = order.move_to(OrderState.CANCELLED, now)
+                uow.orders.update(cancelled, order.state, reason="cancelled by buyer", actor=actor)
+                uow.catalog.release_redemptions(order.id)
+                uow.commit()
+                return cancelled
+        # Leaving the block rolled back: no lock is held while the providers are asked,
+        # and the order is looked at again afterwards (now paid, or still awaiting).
+        for payment in open_payments:
+            check_payment(ctx, payment, reason="re-checked before cancelling")
+        checked_first = True
 
 
 def expire_unpaid_orders(ctx: Context, *, batch: int = 500) -> int:

@@ -3,6 +3,11 @@
 No database lock is held while a provider is called: the payment is saved as
 ``pending`` and committed, the provider is called, and its answer is recorded in a
 new transaction, re-reading the payment in case a callback got there first.
+
+A payment that is not final is re-checked with its provider on the schedule of
+``simrenew.domain.payments.recheck_after`` (by the janitor, ``services/janitor.py``)
+and before anything else is done to its order: a new payment or a cancellation.
+Every re-check counts on that schedule, whoever makes it.
 """
 
 from __future__ import annotations
@@ -11,16 +16,25 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from simrenew.domain.errors import Conflict, PaymentMismatch
+from simrenew.domain.errors import Conflict, PaymentMismatch, ProviderUnavailable
 from simrenew.domain.ids import new_id
 from simrenew.domain.messages import MessageKind
 from simrenew.domain.money import Money
 from simrenew.domain.orders import Order, OrderState
-from simrenew.domain.payments import EventOutcome, Payment, PaymentEvent, PaymentState
+from simrenew.domain.payments import (
+    RECHECK_SCHEDULE,
+    EventOutcome,
+    Payment,
+    PaymentEvent,
+    PaymentState,
+    next_recheck,
+)
 from simrenew.ports import AuditRecord, PaymentRequest, ProviderError, ProviderResult, UnitOfWork
 from simrenew.services.context import Context
 from simrenew.services.fulfilment import enqueue_refund, fulfil_paid_order, refund_order
 from simrenew.services.notifications import enqueue_message
+
+RECHECK_PERIOD = RECHECK_SCHEDULE[-1]
 
 
 class OrderNotPayable(Conflict):
@@ -93,70 +107,100 @@ def start_payment(
 ) -> Payment:
     """Start paying ``order_id`` with ``provider_name``; returns the payment, with a
     checkout URL for hosted pages. While a payment with the same provider is still
-    pending, that payment is returned instead of a second one. Raises
-    ``OrderNotPayable`` unless the order awaits payment, ``ProviderUnavailable`` for
-    an unknown provider.
+    pending, that payment is returned instead of a second one. An earlier payment
+    that may have taken the money (``unknown``, or ``pending`` with another provider)
+    is re-checked with its provider first; if it did, the order is paid and no new
+    payment is started. Raises ``OrderNotPayable`` unless the order awaits payment,
+    ``ProviderUnavailable`` for an unknown provider.
     """
     ctx.provider(provider_name)
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        order = uow.orders.get(order_id, lock=True)
-        if order.state is not OrderState.AWAITING_PAYMENT:
-            raise OrderNotPayable(order=order.id, state=order.state.value)
-        pending = [
-            p
-            for p in uow.payments.list_for_order(order.id)
-            if p.provider == provider_name and p.state is PaymentState.PENDING
-        ]
-        card = uow.cards.get(order.card_id)
-        if pending:
-            # "Pay" pressed twice, or two devices: the same payment and checkout again
-            # (providers hand back the same session for the same payment), never a
-            # second charge.
-            payment = pending[0]
-        else:
-            payment = new_payment(order, provider_name, now=now)
-            uow.payments.add(payment, actor=actor)
-            uow.commit()
+    checked_first = False
+    while True:
+        with ctx.uow() as uow:
+            order = uow.orders.get(order_id, lock=True)
+            if order.state is not OrderState.AWAITING_PAYMENT:
+                raise OrderNotPayable(order=order.id, state=order.state.value)
+            payments = uow.payments.list_for_order(order.id)
+            in_doubt = (
+                [] if checked_first else [p for p in payments if _may_have_paid(p, provider_name)]
+            )
+            if not in_doubt:
+                pending = [
+                    p
+                    for p in payments
+                    if p.provider == provider_name and p.state is PaymentState.PENDING
+                ]
+                card = uow.cards.get(order.card_id)
+                if pending:
+                    # "Pay" pressed twice, or two devices: the same payment and checkout
+                    # again (providers hand back the same session for the same
+                    # payment), never a second charge.
+                    payment = pending[0]
+                else:
+                    payment = new_payment(order, provider_name, now=ctx.clock.now())
+                    uow.payments.add(payment, actor=actor)
+                    uow.commit()
+                break
+        # Leaving the block rolled back: no lock is held while the providers are asked,
+        # and the order is looked at again afterwards (now paid, or still awaiting).
+        for doubtful in in_doubt:
+            check_payment(ctx, doubtful, reason="re-checked before a new payment")
+        checked_first = True
     return request_checkout(
         ctx, payment, order, language=card.language, return_url=return_url, scenario=scenario
     )
+
+
+def _may_have_paid(payment: Payment, provider_name: str) -> bool:
+    """Whether ``payment`` must be re-checked before the order is paid with
+    ``provider_name``: it may have taken the money without our knowing. A payment
+    pending with the same provider is not: it is the one handed back again."""
+    if payment.state is PaymentState.UNKNOWN:
+        return True
+    return payment.state is PaymentState.PENDING and payment.provider != provider_name
 
 
 def record_provider_result(
     ctx: Context, payment_id: str, result: ProviderResult, *, reason: str
 ) -> Payment:
     """Store what a provider answered (on start or on a re-check) in its own transaction."""
-    now = ctx.clock.now()
     with ctx.uow() as uow:
         payment = uow.payments.get(payment_id, lock=True)
-        if result.amount_minor is not None and result.amount_minor != payment.amount.amount_minor:
-            reported = Money(result.amount_minor, payment.amount.currency)
-            _flag_mismatch(uow, payment, reported, actor=f"provider:{payment.provider}", at=now)
-            uow.commit()
-            return payment
-        updated = replace(
-            payment,
-            provider_ref=result.provider_ref or payment.provider_ref,
-            checkout_url=result.checkout_url or payment.checkout_url,
-        )
-        if result.state is not payment.state and PaymentState.allowed(payment.state, result.state):
-            _move_payment(
-                uow,
-                ctx,
-                payment,
-                updated,
-                result.state,
-                result.failure_code,
-                reason=reason,
-                actor=f"provider:{payment.provider}",
-            )
-        elif updated != payment:
-            uow.payments.update(
-                replace(updated, updated_at=now), payment.state, reason=reason, actor="system"
-            )
+        _apply_result(uow, ctx, payment, result, reason=reason)
         uow.commit()
         return uow.payments.get(payment_id)
+
+
+def _apply_result(
+    uow: UnitOfWork, ctx: Context, payment: Payment, result: ProviderResult, *, reason: str
+) -> None:
+    """What a provider said about ``payment`` (read with its row lock): a move it
+    allows, new provider details, or a flagged mismatch that moves nothing."""
+    now = ctx.clock.now()
+    if result.amount_minor is not None and result.amount_minor != payment.amount.amount_minor:
+        reported = Money(result.amount_minor, payment.amount.currency)
+        _flag_mismatch(uow, payment, reported, actor=f"provider:{payment.provider}", at=now)
+        return
+    updated = replace(
+        payment,
+        provider_ref=result.provider_ref or payment.provider_ref,
+        checkout_url=result.checkout_url or payment.checkout_url,
+    )
+    if result.state is not payment.state and PaymentState.allowed(payment.state, result.state):
+        move_payment(
+            uow,
+            ctx,
+            payment,
+            updated,
+            result.state,
+            result.failure_code,
+            reason=reason,
+            actor=f"provider:{payment.provider}",
+        )
+    elif updated != payment:
+        uow.payments.update(
+            replace(updated, updated_at=now), payment.state, reason=reason, actor="system"
+        )
 
 
 def apply_payment_event(ctx: Context, event: PaymentEvent, *, payload: str) -> EventOutcome:
@@ -184,7 +228,7 @@ def apply_payment_event(ctx: Context, event: PaymentEvent, *, payload: str) -> E
             _flag_mismatch(uow, payment, event.amount, actor=f"provider:{event.provider}", at=now)
         elif outcome is EventOutcome.APPLIED:
             updated = replace(payment, provider_ref=event.provider_ref or payment.provider_ref)
-            _move_payment(
+            move_payment(
                 uow,
                 ctx,
                 payment,
@@ -209,17 +253,81 @@ def handle_callback(
 
 
 def recheck_payment(ctx: Context, payment_id: str) -> Payment:
-    """Ask the provider about a payment that is not final and record the answer."""
+    """Ask the provider about a payment that is not final, record the answer and count
+    the check on the payment's schedule (``check_payment``). A final payment is
+    returned as it is. Raises ``PaymentNotFound``, and ``ProviderUnavailable`` if its
+    provider is no longer configured."""
     with ctx.uow(write=False) as uow:
         payment = uow.payments.get(payment_id)
     if payment.state.is_final:
         return payment
-    provider = ctx.provider(payment.provider)
+    ctx.provider(payment.provider)  # an operator is told, rather than a check counted
+    return check_payment(ctx, payment, reason="re-checked with provider")
+
+
+def check_payment(
+    ctx: Context, payment: Payment, *, reason: str, lease_until: datetime | None = None
+) -> Payment:
+    """Ask ``payment``'s provider for its status, with no transaction open, then
+    ``record_check`` the answer. A provider that cannot be asked (``ProviderError``,
+    or no longer configured) leaves the payment as it is, and the check still counts:
+    the schedule moves on towards a person looking at it."""
+    result: ProviderResult | None
     try:
-        result = provider.fetch_status(payment.id, payment.provider_ref)
-    except ProviderError:
-        return payment
-    return record_provider_result(ctx, payment.id, result, reason="re-checked with provider")
+        result = ctx.provider(payment.provider).fetch_status(payment.id, payment.provider_ref)
+    except (ProviderError, ProviderUnavailable):
+        result = None
+    return record_check(ctx, payment.id, result, reason=reason, lease_until=lease_until)
+
+
+def record_check(
+    ctx: Context,
+    payment_id: str,
+    result: ProviderResult | None,
+    *,
+    reason: str,
+    lease_until: datetime | None = None,
+) -> Payment:
+    """Record a re-check of ``payment_id`` in one transaction: what the provider said
+    (as ``record_provider_result`` does: a success fulfils the order), and the check
+    counted on the schedule: ``rechecks`` + 1 and the next check at the next
+    scheduled time, or, when the schedule is over and the payment is still not final,
+    flagged for manual review. ``result`` None means the provider could not be asked.
+
+    ``lease_until`` is the janitor's claim on the payment: if the payment's
+    ``recheck_at`` no longer holds it (another janitor took over after the lease
+    ran out, or someone else re-checked it), the answer is still recorded but the
+    check is not counted, so that a due time is counted once.
+    """
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        payment = uow.payments.get(payment_id, lock=True)
+        counts = lease_until is None or payment.recheck_at == lease_until
+        if result is not None:
+            _apply_result(uow, ctx, payment, result, reason=reason)
+        if counts:
+            checked = uow.payments.get(payment_id)
+            final = checked.state.is_final
+            next_at = None if final else next_recheck(checked.created_at, now)
+            flag = not final and next_at is None
+            uow.payments.record_check(
+                payment_id, next_at=next_at, review_since=now if flag else None
+            )
+            if flag and checked.review_since is None:
+                uow.audit.record(
+                    AuditRecord(
+                        "payment",
+                        payment_id,
+                        checked.state.value,
+                        checked.state.value,
+                        f"flagged for manual review: still {checked.state.value} after "
+                        f"{checked.rechecks + 1} re-check(s) over {RECHECK_PERIOD.days} days",
+                        "system:janitor",
+                        now,
+                    )
+                )
+        uow.commit()
+        return uow.payments.get(payment_id)
 
 
 def _flag_mismatch(
@@ -242,7 +350,7 @@ def _flag_mismatch(
     )
 
 
-def _move_payment(
+def move_payment(
     uow: UnitOfWork,
     ctx: Context,
     before: Payment,

@@ -11,6 +11,72 @@ from typing import Any
 
 # code → language → (title, detail template using the error's params)
 MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
+    # --- vouchers -------------------------------------------------------------------------
+    "voucher_pin_malformed": {
+        "zh-Hant": ("禮券密碼無效", "禮券密碼是 16 位數字。"),
+        "zh-Hans": ("预付券密码无效", "预付券密码是 16 位数字。"),
+        "en": ("Voucher PIN malformed", "A voucher PIN is 16 digits."),
+    },
+    "voucher_pin_invalid": {
+        "zh-Hant": ("禮券密碼錯誤", "禮券密碼不正確。"),
+        "zh-Hans": ("预付券密码错误", "预付券密码不正确。"),
+        "en": ("Voucher PIN wrong", "The voucher PIN is wrong."),
+    },
+    "voucher_used": {
+        "zh-Hant": ("禮券已使用", "此禮券已經使用過。"),
+        "zh-Hans": ("预付券已使用", "此预付券已经使用过。"),
+        "en": ("Voucher used", "This voucher was already used."),
+    },
+    "voucher_void": {
+        "zh-Hant": ("禮券已取消", "此禮券已被取消，不能使用。"),
+        "zh-Hans": ("预付券已取消", "此预付券已被取消，不能使用。"),
+        "en": ("Voucher cancelled", "This voucher has been cancelled and cannot be used."),
+    },
+    "voucher_expired": {
+        "zh-Hant": ("禮券已過期", "此禮券已於 {expired_on} 過期。"),
+        "zh-Hans": ("预付券已过期", "此预付券已于 {expired_on} 过期。"),
+        "en": ("Voucher expired", "This voucher expired on {expired_on}."),
+    },
+    "voucher_currency_mismatch": {
+        "zh-Hant": ("貨幣不符", "此禮券以 {voucher_currency} 計算，訂單以 {order_currency} 計算。"),
+        "zh-Hans": (
+            "货币不符",
+            "此预付券以 {voucher_currency} 计算，订单以 {order_currency} 计算。",
+        ),
+        "en": (
+            "Currency mismatch",
+            "This voucher is in {voucher_currency}; the order is in {order_currency}.",
+        ),
+    },
+    "voucher_value_too_small": {
+        "zh-Hant": ("禮券面值不足", "此禮券面值 {value}，訂單金額為 {price}。"),
+        "zh-Hans": ("预付券面值不足", "此预付券面值 {value}，订单金额为 {price}。"),
+        "en": ("Voucher too small", "This voucher is worth {value}; the order costs {price}."),
+    },
+    "voucher_offer_mismatch": {
+        "zh-Hant": ("禮券不適用", "此禮券只適用於 {voucher_offer}，不適用於 {order_offer}。"),
+        "zh-Hans": ("预付券不适用", "此预付券只适用于 {voucher_offer}，不适用于 {order_offer}。"),
+        "en": (
+            "Voucher not for this plan",
+            "This voucher pays for {voucher_offer} only, not {order_offer}.",
+        ),
+    },
+    "voucher_locked": {
+        "zh-Hant": ("暫時鎖定", "此號碼輸入錯誤禮券密碼太多次，請於 {retry_after} 秒後再試。"),
+        "zh-Hans": ("暂时锁定", "此号码输入错误预付券密码太多次，请于 {retry_after} 秒后再试。"),
+        "en": (
+            "Locked for a while",
+            "Too many wrong voucher PINs for this number; retry in {retry_after} seconds.",
+        ),
+    },
+    "voucher_rate_limited": {
+        "zh-Hant": ("嘗試次數過多", "禮券嘗試次數過多，請於 {retry_after} 秒後再試。"),
+        "zh-Hans": ("尝试次数过多", "预付券尝试次数过多，请于 {retry_after} 秒后再试。"),
+        "en": (
+            "Too many attempts",
+            "Too many voucher attempts; retry in {retry_after} seconds.",
+        ),
+    },
     "validation_error": {
         "zh-Hant": ("輸入無效", "請求內容有誤：{errors}"),
         "zh-Hans": ("输入无效", "请求内容有误：{errors}"),

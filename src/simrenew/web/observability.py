@@ -56,6 +56,11 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.payments_for_review = Gauge(
+            "simrenew_payments_for_review",
+            "Payments flagged for manual review: not final after the janitor's last check",
+            registry=self.registry,
+        )
 
 
 def refresh_gauges(app: App, metrics: Metrics) -> None:
@@ -66,11 +71,14 @@ def refresh_gauges(app: App, metrics: Metrics) -> None:
         outbox = connection.execute(
             select(t.outbox.c.state, func.count()).group_by(t.outbox.c.state)
         ).all()
-        payments = connection.execute(
-            select(t.payments.c.state, func.count())
+        # Open payments, and how many of them are flagged (COUNT of a column skips NULL).
+        open_payments = connection.execute(
+            select(t.payments.c.state, func.count(), func.count(t.payments.c.review_since))
             .where(t.payments.c.state.in_(("pending", "unknown")))
             .group_by(t.payments.c.state)
         ).all()
+    payments = [(state, count) for state, count, _ in open_payments]
+    metrics.payments_for_review.set(sum(flagged for _, _, flagged in open_payments))
     for gauge, rows, states in (
         (metrics.orders, orders, ()),
         (metrics.outbox, outbox, ("pending", "delivered", "dead")),

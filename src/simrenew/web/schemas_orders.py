@@ -160,6 +160,10 @@ class PaymentOut(BaseModel):
 
 
 class ReceiptOut(BaseModel):
+    receipt_number: str = Field(
+        description="The number printed on the receipt and its PDF.",
+        examples=["R2026-748BAEDA8B8A"],
+    )
     order_id: str = Field(examples=[EXAMPLE_ORDER_ID])
     number_masked: str = Field(examples=["+852****4567"])
     offer_name: str = Field(description="In the caller's language.", examples=["30-day plan"])
@@ -215,6 +219,7 @@ class OrderOut(BaseModel):
 
 def _receipt(receipt: Receipt, status: OrderStatus, language: str) -> ReceiptOut:
     return ReceiptOut(
+        receipt_number=receipt.number,
         order_id=receipt.order_id,
         number_masked=receipt.number_masked,
         offer_name=receipt.offer_name.get(language),

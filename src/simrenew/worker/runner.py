@@ -1,4 +1,5 @@
-"""The worker loop: deliver the outbox continuously, run the sweeps every minute."""
+"""The worker loop: deliver the outbox continuously, run the sweeps (order expiry, card
+lifecycle, the payment janitor, clean-ups) every minute."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from simrenew.db import idempotent_requests
 from simrenew.db.order_repository import IDEMPOTENCY_TTL
+from simrenew.services.janitor import run_janitor
 from simrenew.services.lifecycle import sweep_lifecycle
 from simrenew.services.ordering import expire_unpaid_orders
 
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_NS = 60 * 10**9
+# A janitor pass stops claiming after this, so that slow providers do not keep the
+# outbox waiting; what is left is due at the next sweep.
+JANITOR_BUDGET = timedelta(seconds=20)
 
 
 DELIVERED_KEPT = timedelta(days=7)
@@ -44,7 +49,8 @@ def forget_delivered_messages(app: App) -> int:
 
 def run_worker(app: App, stop: threading.Event) -> None:
     """Run until ``stop`` is set. Any number of workers may run side by side: the
-    outbox is claimed with SKIP LOCKED under a lease, and the sweeps are idempotent."""
+    outbox and the payments due for a re-check are claimed with SKIP LOCKED under a
+    lease, and the sweeps are idempotent."""
     poll_ms = app.settings.worker_poll_ms
     next_sweep = 0
     while not stop.is_set():
@@ -61,6 +67,17 @@ def run_worker(app: App, stop: threading.Event) -> None:
                         expired,
                         result.to_grace,
                         result.terminated,
+                    )
+                janitor = run_janitor(app.ctx, until=app.ctx.clock.now() + JANITOR_BUDGET)
+                if janitor.checked or janitor.errors:
+                    log.info(
+                        "janitor: %d payments re-checked, %d resolved, %d still open, "
+                        "%d flagged for review, %d failed",
+                        janitor.checked,
+                        janitor.resolved,
+                        janitor.still_open,
+                        janitor.flagged,
+                        janitor.errors,
                     )
                 forget_idempotency_keys(app)
                 forget_delivered_messages(app)

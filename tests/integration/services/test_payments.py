@@ -18,8 +18,14 @@ from simrenew.domain.errors import ProviderUnavailable
 from simrenew.domain.money import Money
 from simrenew.domain.orders import OrderState
 from simrenew.domain.outbox import OutboxKind, OutboxMessage
-from simrenew.domain.payments import EventOutcome, PaymentEvent, PaymentState
-from simrenew.ports import PaymentProvider, PaymentRequest, ProviderResult, RefundResult
+from simrenew.domain.payments import EventOutcome, Payment, PaymentEvent, PaymentState
+from simrenew.ports import (
+    PaymentProvider,
+    PaymentRequest,
+    ProviderError,
+    ProviderResult,
+    RefundResult,
+)
 from simrenew.services.cards import show_card
 from simrenew.services.catalog import import_catalog
 from simrenew.services.ordering import cancel_order, expire_unpaid_orders
@@ -245,13 +251,48 @@ def test_pressing_pay_twice_gives_one_checkout_not_two_charges(app: App) -> None
     assert _fulfilments(app, placed.id) == 1
 
 
+@dataclass
+class _StatusUnreachable:
+    """The sandbox, except that its status endpoint cannot be reached."""
+
+    inner: PaymentProvider
+    name: str = "sandbox"
+
+    def create_payment(self, request: PaymentRequest) -> ProviderResult:
+        return self.inner.create_payment(request)
+
+    def fetch_status(self, payment_id: str, provider_ref: str | None) -> ProviderResult:
+        raise ProviderError("sandbox: status endpoint unreachable")
+
+    def refund(
+        self, payment_id: str, provider_ref: str | None, amount_minor: int, currency: str
+    ) -> RefundResult:
+        return self.inner.refund(payment_id, provider_ref, amount_minor, currency)
+
+    def parse_callback(
+        self, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> PaymentEvent:
+        return self.inner.parse_callback(headers, body, now)
+
+
+def _start_unchecked(app: App, order_id: str) -> Payment:
+    """``start_payment`` while the re-check of the earlier payments cannot reach the
+    provider: the retry goes ahead (otherwise the re-check would find the order paid)."""
+    blind = replace(app.ctx, providers={"sandbox": _StatusUnreachable(app.ctx.provider("sandbox"))})
+    return start_payment(blind, order_id, "sandbox", actor="test")
+
+
 def test_a_second_successful_payment_for_the_same_order_is_refunded(app: App) -> None:
     placed = order(app, CARD, "ONE2-D7")
     # The first attempt timed out after the provider took the money; the buyer,
-    # told nothing, paid again.
+    # told nothing, paid again, and the re-check before the retry got no answer.
     lost, outcomes = pay(app, placed.id, "unknown")
     assert (outcomes, _payment_state(app, lost.id)) == ([], PaymentState.UNKNOWN)
-    retry, outcomes = pay(app, placed.id)
+    retry = _start_unchecked(app, placed.id)
+    outcomes = [
+        handle_callback(app.ctx, "sandbox", callback.headers, callback.body)
+        for callback in app.sandbox.complete(retry.id)
+    ]
     assert retry.id != lost.id
     assert outcomes == [EventOutcome.APPLIED]
     assert _order_state(app, placed.id) is OrderState.FULFILLED
@@ -280,7 +321,7 @@ def test_a_second_successful_payment_for_the_same_order_is_refunded(app: App) ->
 def test_two_callbacks_for_two_successful_payments_refund_the_later_one(app: App) -> None:
     placed = order(app, CARD, "ONE2-D7")
     lost, _ = pay(app, placed.id, "unknown")
-    retry = start_payment(app.ctx, placed.id, "sandbox", actor="test")
+    retry = _start_unchecked(app, placed.id)
     (paid,) = app.sandbox.complete(retry.id)
     # The provider's late word on the lost attempt arrives first, then the retry's.
     late = app.ctx.provider("sandbox").fetch_status(lost.id, None)

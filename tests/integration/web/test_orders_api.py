@@ -28,6 +28,7 @@ def test_status_before_and_after_payment_with_the_receipt_in_the_callers_languag
     assert receipt["price"] == placed["price"]
     assert receipt["promotions"] == placed["promotions"]
     assert receipt["paid_at"] is not None
+    assert receipt["receipt_number"] == f"R2026-{placed['order_id'][-12:].upper()}"
     assert receipt["validity_end"] > english["created_at"][:10]
     assert english["offer_name"] != chinese["offer_name"]
     assert english["receipt"]["offer_name"] == english["offer_name"]

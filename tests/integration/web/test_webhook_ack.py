@@ -61,3 +61,16 @@ def test_alipay_notifications_are_acknowledged_with_plain_success(
     )
     assert forged.status_code == 400  # not "success": Alipay retries, we never applied it
     provider.close()
+
+
+def test_cash_and_vouchers_are_not_online_checkouts(app: App) -> None:
+    http = client(app)
+    for name in ("cash", "voucher"):
+        answer = http.post(
+            "/api/v1/quick-topup/orders",
+            json={"number": NUMBER, "offer_code": OFFER, "pay_with": name},
+            headers={"Idempotency-Key": f"key-{name}"},
+        )
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["code"] == "provider_not_found"
+    assert count(app, tables.orders) == 0

@@ -15,8 +15,10 @@ from simrenew.domain.errors import DomainError
 from simrenew.domain.payments import Payment
 from simrenew.services.quick_topup import quick_checkout, quick_offers
 from simrenew.services.quoting import quote
+from simrenew.services.vouchers import VOUCHER, redeem_voucher
 from simrenew.web.pages.page import CsrfDep, Page, PageDep, new_form_key
 from simrenew.web.quick_limits import QuickLimits
+from simrenew.web.routes.webhooks import NOT_ONLINE
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,7 +37,10 @@ def _limits(request: Request) -> QuickLimits:
 
 
 def payment_choices(page: Page) -> list[str]:
-    return sorted(page.app.ctx.providers)
+    """The providers a buyer can choose on a page, the sandbox first (vouchers have
+    their own PIN form; cash is for staff at a counter)."""
+    offered = sorted(set(page.app.ctx.providers) - NOT_ONLINE)
+    return sorted(offered, key=lambda name: name != "sandbox")
 
 
 @router.get("/")
@@ -73,19 +78,34 @@ def quick_confirm(
 ) -> Response:
     """Step three: the price with the coupon, before paying; no validity is shown,
     because that would tell the payer about someone else's card."""
+    return _confirm_page(page, number, offer_code, coupon.strip(), form_key)
+
+
+def _confirm_page(
+    page: Page,
+    number: str,
+    offer_code: str,
+    coupon: str,
+    form_key: str,
+    *,
+    voucher_error: str | None = None,
+    status: int = 200,
+) -> Response:
     try:
         found = quick_offers(page.app.ctx, number)
-        chosen = quote(page.app.ctx, number, offer_code, coupon=coupon.strip() or None)
+        chosen = quote(page.app.ctx, number, offer_code, coupon=coupon or None)
     except DomainError as exc:
         return page.render(
             "home.html", status=exc.status, number=number, error=page.error_text(exc)
         )
     return page.render(
         "quick_confirm.html",
+        status=status,
+        voucher_error=voucher_error,
         number=number,
         found=found,
         chosen=chosen,
-        coupon=coupon.strip(),
+        coupon=coupon,
         providers=payment_choices(page),
         form_key=form_key,
     )
@@ -120,6 +140,42 @@ def quick_pay(
             "home.html", status=exc.status, number=number, error=page.error_text(exc)
         )
     return page.redirect(next_step(page, placed.order.id, placed.payment))
+
+
+@router.post("/quick/voucher", dependencies=[CsrfDep])
+def quick_voucher(
+    page: PageDep,
+    number: Number,
+    offer_code: OfferCode,
+    form_key: Annotated[str, Form(max_length=64)],
+    pin: Annotated[str, Form(max_length=32)],
+    coupon: Coupon = "",
+) -> Response:
+    """Pay with a prepaid voucher's PIN instead of a provider's page: the order is
+    placed (same form key as Pay, so never twice) and paid by the voucher at once."""
+    ctx = page.app.ctx
+    try:
+        _limits(page.request).check("order", ip=_client_ip(page.request), number=number)
+        placed = quick_checkout(
+            ctx,
+            number,
+            offer_code,
+            coupon=coupon.strip() or None,
+            pay_with=VOUCHER,
+            idempotency_key=form_key,
+        )
+        redeem_voucher(ctx, placed.order.id, pin, number=number, ip=_client_ip(page.request))
+    except DomainError as exc:
+        return _confirm_page(
+            page,
+            number,
+            offer_code,
+            coupon.strip(),
+            form_key,
+            voucher_error=page.error_text(exc),
+            status=exc.status,
+        )
+    return page.redirect(f"/orders/{placed.order.id}/result")
 
 
 def result_url(page: Page) -> str:

@@ -16,7 +16,7 @@ from simrenew.domain.errors import DomainError
 from simrenew.domain.orders import OrderState
 from simrenew.domain.payments import PaymentState
 from simrenew.services.order_status import OrderStatus, order_status
-from simrenew.services.payments import start_payment
+from simrenew.services.payments import recheck_payment, start_payment
 from simrenew.web.pages.home import next_step, payment_choices, result_url
 from simrenew.web.pages.page import CsrfDep, PageDep
 
@@ -28,6 +28,9 @@ REFRESH_SECONDS = 2
 # next working day, so the result page points back to the instructions and does not
 # keep reloading.
 OFFLINE_PROVIDERS = frozenset({"fps"})
+# Providers whose payment is completed by our status check once the buyer approved it
+# (PayPal captures an approved order): the buyer's return is the moment to check.
+CHECK_ON_RETURN = frozenset({"paypal"})
 
 
 def outcome(status: OrderStatus) -> str:
@@ -40,9 +43,12 @@ def outcome(status: OrderStatus) -> str:
         return "waiting"
     if order.state is not OrderState.AWAITING_PAYMENT:
         return "closed"
-    if payment is not None and payment.provider in OFFLINE_PROVIDERS:
-        if payment.state is PaymentState.PENDING:
-            return "transfer"
+    if (
+        payment is not None
+        and payment.provider in OFFLINE_PROVIDERS
+        and payment.state is PaymentState.PENDING
+    ):
+        return "transfer"
     if payment is None or payment.state is PaymentState.PENDING:
         return "waiting"
     if payment.state is PaymentState.UNKNOWN:
@@ -53,6 +59,14 @@ def outcome(status: OrderStatus) -> str:
 @router.get("/orders/{order_id}/result")
 def show_result(order_id: OrderId, page: PageDep) -> Response:
     status = order_status(page.app.ctx, order_id)
+    payment = status.payment
+    if (
+        payment is not None
+        and payment.provider in CHECK_ON_RETURN
+        and payment.state is PaymentState.PENDING
+    ):
+        recheck_payment(page.app.ctx, payment.id)
+        status = order_status(page.app.ctx, order_id)
     state = outcome(status)
     response = page.render(
         "order_result.html",

@@ -27,6 +27,7 @@ from simrenew.domain.errors import (
 from simrenew.domain.orders import Channel
 from simrenew.services.my_orders import my_checkout, my_offers, my_quote
 from simrenew.services.quoting import Quote
+from simrenew.services.vouchers import VOUCHER, redeem_voucher
 from simrenew.web.pages.home import next_step, payment_choices, result_url
 from simrenew.web.pages.page import CsrfDep, Page, SignedInPageDep, new_form_key
 
@@ -203,3 +204,43 @@ def renew_pay(
     except DomainError as exc:
         return _offers_again(page, card_id, exc, coupon=coupon, chosen=offer_code)
     return page.redirect(next_step(page, placed.order.id, placed.payment))
+
+
+@router.post("/cards/{card_id}/renew/voucher", dependencies=[CsrfDep])
+def renew_with_voucher(
+    card_id: CardId,
+    page: SignedInPageDep,
+    offer_code: OfferCode,
+    form_key: FormKey,
+    pin: Annotated[str, Form(max_length=32)],
+    coupon: Coupon = "",
+) -> Response:
+    """Step three with a prepaid voucher: order (the confirm form's key, so once) and
+    pay with the PIN at once; a refused PIN goes back to the offers with the reason."""
+    ctx = page.app.ctx
+    coupon = coupon.strip()
+    client = page.request.client
+    try:
+        placed = my_checkout(
+            ctx,
+            _me(page),
+            card_id,
+            offer_code,
+            coupon=coupon or None,
+            pay_with=VOUCHER,
+            channel=Channel.WEB,
+            idempotency_key=form_key,
+        )
+        card = my_offers(ctx, _me(page), card_id)[0]
+        redeem_voucher(
+            ctx,
+            placed.order.id,
+            pin,
+            number=card.primary_number,
+            ip=client.host if client else "unknown",
+        )
+    except CardNotFound:
+        raise
+    except DomainError as exc:
+        return _offers_again(page, card_id, exc, coupon=coupon, chosen=offer_code)
+    return page.redirect(f"/orders/{placed.order.id}/result")

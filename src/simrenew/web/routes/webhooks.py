@@ -20,10 +20,16 @@ router = APIRouter(tags=["provider callbacks"])
 MAX_BODY = 64 * 1024  # providers' events are a few kB; more is not an event
 
 
+# Taken by staff at a counter (cash) or by PIN on our pages (voucher): there is no
+# checkout an API caller could be sent to, and no callback either.
+NOT_ONLINE = frozenset({"cash", "voucher"})
+
+
 def require_provider(app: App, name: str) -> None:
-    """A provider name from the caller that this instance does not have is "not
-    found" (4xx), unlike a configured provider that is down (503)."""
-    if name not in app.ctx.providers:
+    """A provider name from the caller that this instance does not have, or that takes
+    no online checkout, is "not found" (4xx), unlike a configured provider that is
+    down (503)."""
+    if name not in app.ctx.providers or name in NOT_ONLINE:
         raise Problem(404, "provider_not_found", f"No payment provider {name!r}.")
 
 

@@ -180,7 +180,7 @@ def test_paying_by_qr_code_ends_on_the_done_screen_with_a_receipt(app: App) -> N
     done = client.get(moved.headers["location"])
     assert done.status_code == 200
     assert 'data-outcome="fulfilled"' in done.text
-    assert f'id="receipt-number">{order_id}<' in done.text
+    assert f'id="receipt-number">R2026-{order_id[-12:].upper()}<' in done.text
     assert 'id="number-masked">+852****4567<' in done.text
     assert 'id="validity-end">' in done.text
     assert app.settings.official_domain in done.text.split('id="receipt"')[1]
