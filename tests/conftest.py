@@ -22,6 +22,7 @@ from simrenew.bootstrap import App
 from simrenew.db import tables
 from simrenew.db.engine import make_engine
 from simrenew.db.migrate import upgrade
+from tests import pci
 from tests.support import FixedClock
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -139,3 +140,38 @@ def app(engine: Engine, clock: FixedClock) -> Iterator[App]:
     import_cards(application.ctx, demo_text("cards.csv"))
     yield application
     application.sandbox.dispose()
+
+
+# --- PCI: no payment card number in the database or the logs (tests/pci.py) ------------
+
+_PCI_LOG_SCAN = pci.LogScan()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pci_log_scan() -> Iterator[None]:
+    """Every log record of the run, at DEBUG from every logger, is kept and scanned at
+    the end; a card number in any of them is an error of the run."""
+    _PCI_LOG_SCAN.attach()
+    yield
+    _PCI_LOG_SCAN.detach()
+    findings = _PCI_LOG_SCAN.findings()
+    if findings:
+        pytest.fail(pci.report(findings, what="the logs of this test run"), pytrace=False)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Again before each test, in case something replaced the root logger's handlers.
+    _PCI_LOG_SCAN.attach(item.nodeid)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test that used ``app`` and passed still fails if it left a card number in any
+    text column of its database (outbox and dev inbox included)."""
+    result = yield
+    application = getattr(item, "funcargs", {}).get("app")
+    if isinstance(application, App):
+        findings = pci.scan_database(application.engine, tables.metadata)
+        if findings:
+            pytest.fail(pci.report(findings, what="the database"), pytrace=False)
+    return result
