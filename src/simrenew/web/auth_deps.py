@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from simrenew.domain.accounts import Subscriber
 from simrenew.domain.auth import NotAuthenticated
-from simrenew.services.auth import authenticate
+from simrenew.services.auth import LoggedIn, authenticate
 from simrenew.web.deps import CtxDep
 from simrenew.web.problems import Problem
 
@@ -51,6 +52,26 @@ def _not_authenticated() -> Problem:
     )
     problem.headers["WWW-Authenticate"] = "Bearer"
     return problem
+
+
+def set_session_cookie(response: Response, logged_in: LoggedIn) -> None:
+    """The web session: ``__Host-`` (this host only, path /), Secure, HttpOnly,
+    SameSite=Lax, for the session's whole possible life (the server ends it sooner
+    when idle)."""
+    session = logged_in.session
+    response.set_cookie(
+        SESSION_COOKIE,
+        logged_in.token,
+        max_age=(session.expires_at - session.created_at) // timedelta(seconds=1),
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
 
 
 SessionTokenDep = Annotated[str, Depends(session_token)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query
@@ -10,14 +9,13 @@ from fastapi.responses import Response
 
 from simrenew.domain.errors import DomainError
 from simrenew.services import auth
-from simrenew.web.auth_deps import SESSION_COOKIE
+from simrenew.web.auth_deps import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 from simrenew.web.pages.page import CsrfDep, Page, PageDep
 
 router = APIRouter(include_in_schema=False)
 
 Phone = Annotated[str, Form(max_length=32)]
 NextUrl = Annotated[str, Form(max_length=512)]
-_SECOND = timedelta(seconds=1)
 
 
 def safe_next(target: str) -> str:
@@ -70,17 +68,8 @@ def check_code(
             next=safe_next(next),
             error=page.error_text(exc),
         )
-    session = logged_in.session
     response = page.redirect(safe_next(next))
-    response.set_cookie(
-        SESSION_COOKIE,
-        logged_in.token,
-        max_age=(session.expires_at - session.created_at) // _SECOND,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="lax",
-    )
+    set_session_cookie(response, logged_in)
     return response
 
 
@@ -90,5 +79,5 @@ def logout(page: PageDep) -> Response:
     if token:
         auth.logout(page.app.ctx, token)
     response = page.redirect("/")
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    clear_session_cookie(response)
     return response

@@ -6,7 +6,6 @@ Thin: each route calls one service; errors are domain errors rendered as problem
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response, status
@@ -14,7 +13,12 @@ from fastapi import APIRouter, Request, Response, status
 from simrenew.domain.accounts import NotificationPreferences
 from simrenew.domain.auth import TooManyRequests
 from simrenew.services import auth
-from simrenew.web.auth_deps import SESSION_COOKIE, SessionTokenDep, SubscriberDep
+from simrenew.web.auth_deps import (
+    SessionTokenDep,
+    SubscriberDep,
+    clear_session_cookie,
+    set_session_cookie,
+)
 from simrenew.web.deps import CtxDep, LanguageDep
 from simrenew.web.problem_docs import problem_responses
 from simrenew.web.problems import Problem
@@ -38,7 +42,6 @@ from simrenew.web.schemas_account import (
 router = APIRouter(prefix="/api/v1")
 
 _T = TypeVar("_T")
-_SECOND = timedelta(seconds=1)
 
 _UNAUTHENTICATED = (401, "not_authenticated")
 _THROTTLED = ((429, "rate_limited"), (429, "resend_too_soon"), (429, "login_locked"))
@@ -104,18 +107,9 @@ def create_session(
     logged_in = _throttled(
         lambda: auth.verify_login_code(ctx, body.phone, body.code, language=language)
     )
-    session = logged_in.session
-    response.set_cookie(
-        SESSION_COOKIE,
-        logged_in.token,
-        max_age=(session.expires_at - session.created_at) // _SECOND,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="lax",
-    )
+    set_session_cookie(response, logged_in)
     response.headers["Cache-Control"] = "no-store"
-    return SessionOut(token=logged_in.token, expires_at=session.expires_at)
+    return SessionOut(token=logged_in.token, expires_at=logged_in.session.expires_at)
 
 
 @router.delete(
@@ -130,7 +124,7 @@ def create_session(
 def delete_session(token: SessionTokenDep, _: SubscriberDep, ctx: CtxDep) -> Response:
     auth.logout(ctx, token)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    clear_session_cookie(response)
     return response
 
 
