@@ -17,48 +17,19 @@ voucher payments like any other:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Select, select
 
 from simrenew.db import tables as t
-from simrenew.domain.errors import SignatureInvalid
-from simrenew.domain.payments import PaymentEvent, PaymentState
-from simrenew.ports import PaymentRequest, ProviderError, ProviderResult, RefundResult
+from simrenew.providers.in_house import InHouseProvider
 
 NAME = "voucher"
 
 
-class VoucherProvider:
+class VoucherProvider(InHouseProvider):
     name = NAME
+    not_settled_code = "no_voucher_redeemed"
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def create_payment(self, request: PaymentRequest) -> ProviderResult:
-        return ProviderResult(PaymentState.PENDING)
-
-    def fetch_status(self, payment_id: str, provider_ref: str | None) -> ProviderResult:
-        query = select(t.vouchers.c.serial).where(
+    def settled_reference(self, payment_id: str) -> Select[str]:
+        return select(t.vouchers.c.serial).where(
             t.vouchers.c.payment_id == payment_id, t.vouchers.c.state == "redeemed"
         )
-        try:
-            with self._engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
-                serial = connection.scalar(query)
-        except SQLAlchemyError as exc:
-            raise ProviderError(f"voucher records unreadable: {type(exc).__name__}") from exc
-        if serial is None:
-            return ProviderResult(PaymentState.CANCELLED, failure_code="no_voucher_redeemed")
-        return ProviderResult(PaymentState.SUCCEEDED, provider_ref=serial)
-
-    def refund(
-        self, payment_id: str, provider_ref: str | None, amount_minor: int, currency: str
-    ) -> RefundResult:
-        return RefundResult(False, failure_code="manual_refund_required")
-
-    def parse_callback(
-        self, headers: Mapping[str, str], body: bytes, now: datetime
-    ) -> PaymentEvent:
-        raise SignatureInvalid(reason="vouchers have no callbacks")

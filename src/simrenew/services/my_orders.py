@@ -11,7 +11,9 @@ from simrenew.services.ordering import Checkout, PlaceOrder, checkout
 from simrenew.services.quoting import Quote, offers_for_card, quote
 
 
-def _card(ctx: Context, subscriber: Subscriber, card_id: str) -> Card:
+def my_card(ctx: Context, subscriber: Subscriber, card_id: str) -> Card:
+    """One of the subscriber's cards. Raises ``CardNotFound`` for a card that is not
+    theirs."""
     with ctx.uow(write=False) as uow:
         return own_card(uow, subscriber, card_id)
 
@@ -19,14 +21,14 @@ def _card(ctx: Context, subscriber: Subscriber, card_id: str) -> Card:
 def my_offers(ctx: Context, subscriber: Subscriber, card_id: str) -> tuple[Card, list[Quote]]:
     """Every offer that fits one of the subscriber's cards, priced, with the validity
     it would give. Raises ``CardNotFound`` for a card that is not theirs."""
-    return offers_for_card(ctx, _card(ctx, subscriber, card_id).iccid)
+    return offers_for_card(ctx, my_card(ctx, subscriber, card_id).iccid)
 
 
 def my_quote(
     ctx: Context, subscriber: Subscriber, card_id: str, offer_code: str, coupon: str | None
 ) -> Quote:
     """One offer priced for one of the subscriber's cards, coupon applied."""
-    return quote(ctx, _card(ctx, subscriber, card_id).iccid, offer_code, coupon=coupon)
+    return quote(ctx, my_card(ctx, subscriber, card_id).iccid, offer_code, coupon=coupon)
 
 
 def my_checkout(
@@ -43,7 +45,7 @@ def my_checkout(
 ) -> Checkout:
     """Order for one of the subscriber's cards and open its payment (see
     ``ordering.checkout``)."""
-    card = _card(ctx, subscriber, card_id)
+    card = my_card(ctx, subscriber, card_id)
     command = PlaceOrder(
         card.iccid,
         offer_code,

@@ -43,6 +43,11 @@ def payment_choices(page: Page) -> list[str]:
     return sorted(offered, key=lambda name: name != "sandbox")
 
 
+def _start_over(page: Page, number: str, exc: DomainError) -> Response:
+    """Back to the number form, saying why."""
+    return page.render("home.html", status=exc.status, number=number, error=page.error_text(exc))
+
+
 @router.get("/")
 def home(page: PageDep) -> Response:
     return page.render("home.html", number="", error=None)
@@ -55,9 +60,7 @@ def quick_lookup(page: PageDep, number: Number) -> Response:
         _limits(page.request).check("lookup", ip=_client_ip(page.request), number=number)
         found = quick_offers(page.app.ctx, number)
     except DomainError as exc:
-        return page.render(
-            "home.html", status=exc.status, number=number, error=page.error_text(exc)
-        )
+        return _start_over(page, number, exc)
     return page.render(
         "quick_offers.html",
         number=number,
@@ -95,9 +98,7 @@ def _confirm_page(
         found = quick_offers(page.app.ctx, number)
         chosen = quote(page.app.ctx, number, offer_code, coupon=coupon or None)
     except DomainError as exc:
-        return page.render(
-            "home.html", status=exc.status, number=number, error=page.error_text(exc)
-        )
+        return _start_over(page, number, exc)
     return page.render(
         "quick_confirm.html",
         status=status,
@@ -136,9 +137,7 @@ def quick_pay(
             return_url=result_url(page),
         )
     except DomainError as exc:
-        return page.render(
-            "home.html", status=exc.status, number=number, error=page.error_text(exc)
-        )
+        return _start_over(page, number, exc)
     return page.redirect(next_step(page, placed.order.id, placed.payment))
 
 

@@ -25,7 +25,7 @@ from simrenew.domain.errors import (
     OfferNotAvailable,
 )
 from simrenew.domain.orders import Channel
-from simrenew.services.my_orders import my_checkout, my_offers, my_quote
+from simrenew.services.my_orders import my_card, my_checkout, my_offers, my_quote
 from simrenew.services.quoting import Quote
 from simrenew.services.vouchers import VOUCHER, redeem_voucher
 from simrenew.web.pages.home import next_step, payment_choices, result_url
@@ -231,7 +231,7 @@ def renew_with_voucher(
             channel=Channel.WEB,
             idempotency_key=form_key,
         )
-        card = my_offers(ctx, _me(page), card_id)[0]
+        card = my_card(ctx, _me(page), card_id)
         redeem_voucher(
             ctx,
             placed.order.id,
