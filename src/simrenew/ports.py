@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
 from simrenew.domain.accounts import (
     AutoRenewSetting,
@@ -314,6 +314,11 @@ class PaymentRequest:
     language: str
     return_url: str
     scenario: str | None = None  # sandbox only: which outcome to simulate
+    # Keep the buyer's method for later charges (``SavesPaymentMethods`` providers
+    # only), filed at the provider under ``customer_ref`` when the subscriber has one
+    # there already, else under a new customer the provider makes.
+    save_method: bool = False
+    customer_ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +340,29 @@ class RefundResult:
     failure_code: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SavedMethodDetails:
+    """A method the provider keeps for us: its reusable ``token`` (a Stripe
+    PaymentMethod id, a PayPal vault id, ...), the provider's customer it is filed
+    under, and what a person needs to recognise it. Never a card number or CVV."""
+
+    token: str
+    customer_ref: str | None
+    brand: str  # "visa", "mastercard", "paypal", ... (lower case)
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+    label: str | None = None  # e.g. a masked PayPal e-mail address
+
+
+@dataclass(frozen=True, slots=True)
+class SavedMethodRef:
+    """Which saved method to charge: as ``SavedMethodDetails`` gave it."""
+
+    token: str
+    customer_ref: str | None
+
+
 class ProviderError(Exception):
     """The provider could not be asked or did not answer; the outcome is unknown."""
 
@@ -350,6 +378,30 @@ class PaymentProvider(Protocol):
     def parse_callback(
         self, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> PaymentEvent: ...
+
+
+@runtime_checkable
+class SavesPaymentMethods(Protocol):
+    """A provider that can keep a buyer's method and charge it later without the buyer
+    (auto-renew, one-tap renewals). Providers without it are not offered for saving."""
+
+    def saved_method(self, payment_id: str, provider_ref: str | None) -> SavedMethodDetails | None:
+        """The method a succeeded payment started with ``save_method`` was saved as;
+        None when the provider kept none (the buyer paid with a method that cannot be
+        kept). Raises ``ProviderError`` when the provider cannot be asked."""
+        ...
+
+    def charge_saved(self, request: PaymentRequest, method: SavedMethodRef) -> ProviderResult:
+        """Charge ``method`` for ``request`` with no buyer present. Idempotent per
+        ``request.payment_id``: asking twice charges once. A decline is ``failed``
+        with the provider's code; no answer raises ``ProviderError`` (then the payment
+        is ``unknown`` and the janitor asks ``fetch_status``)."""
+        ...
+
+    def forget_method(self, method: SavedMethodRef) -> None:
+        """Ask the provider to delete the method; one already gone is not an error.
+        Raises ``ProviderError`` when the provider cannot be asked (the outbox retries)."""
+        ...
 
 
 # --- notifications and the network -------------------------------------------------

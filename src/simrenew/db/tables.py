@@ -299,6 +299,10 @@ payments = Table(
     Column("recheck_at", UtcDateTime),
     Column("rechecks", Integer, nullable=False, server_default="0"),
     Column("review_since", UtcDateTime),
+    # Saved payment methods (migration 0006): the subscriber who asked for this
+    # payment's method to be kept for later, and the saved method a payment charged.
+    Column("save_for", ID, ForeignKey("subscribers.id")),
+    Column("method_id", ID, ForeignKey("payment_methods.id")),
     CheckConstraint(
         "state IN ('pending', 'unknown', 'succeeded', 'failed', 'cancelled')", name="state"
     ),
@@ -623,4 +627,43 @@ cash_receipts = Table(
         name="change_adds_up",
     ),
     CheckConstraint("currency IN ('HKD', 'CNY')", name="currency"),
+)
+
+
+# --- saved payment methods (migration 0006) ------------------------------------------
+
+# A provider's reusable reference to a subscriber's card or wallet, for auto-renew and
+# one-tap payments. Only the provider's token and what a person needs to recognise the
+# method (brand, last four digits, expiry) are kept: never a card number or a CVV.
+# A deleted method keeps its row (payments name it) with ``deleted_at`` set.
+payment_methods = Table(
+    "payment_methods",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("subscriber_id", ID, ForeignKey("subscribers.id"), nullable=False, index=True),
+    Column("provider", String(24), nullable=False),
+    Column("token", String(128), nullable=False),
+    Column("customer_ref", String(128)),
+    Column("brand", String(24), nullable=False),
+    Column("last4", String(4)),
+    Column("exp_month", Integer),
+    Column("exp_year", Integer),
+    Column("label", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("deleted_at", UtcDateTime),
+    UniqueConstraint("provider", "token", name="uq_payment_methods_provider_token"),
+    CheckConstraint("exp_month IS NULL OR exp_month BETWEEN 1 AND 12", name="exp_month"),
+    CheckConstraint("last4 IS NULL OR length(last4) = 4", name="last4"),
+)
+
+# The sandbox provider's own saved methods ("cards on file" at the remote service):
+# a saved sandbox method charges later with the scenario chosen when it was saved.
+sandbox_methods = Table(
+    "sandbox_methods",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("customer_ref", String(64), nullable=False),
+    Column("scenario", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("detached_at", UtcDateTime),
 )
