@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from simrenew.bootstrap import App
 from simrenew.domain.orders import Channel, Order
+from simrenew.domain.payment_methods import PaymentMethod
 from simrenew.domain.payments import EventOutcome, Payment
 from simrenew.services.ordering import PlaceOrder, place_order
 from simrenew.services.payments import handle_callback, start_payment
@@ -64,3 +65,27 @@ def renew(app: App, card: str, offer: str, **kwargs: str) -> Order:
     pay(app, placed.id)
     with app.uow(write=False) as uow:
         return uow.orders.get(placed.id)
+
+
+def buyer_pays(app: App, payment_id: str) -> list[EventOutcome]:
+    """The buyer pays on the sandbox's checkout page (and a processing payment settles);
+    the callbacks arrive."""
+    callbacks = [*app.sandbox.complete(payment_id), *app.sandbox.settle(payment_id)]
+    return [handle_callback(app.ctx, "sandbox", c.headers, c.body) for c in callbacks]
+
+
+def remember_card(
+    app: App, subscriber_id: str, card: str, offer: str, scenario: str = "succeed"
+) -> PaymentMethod:
+    """Renew ``card`` on the sandbox's page with "remember this payment method" ticked
+    for ``subscriber_id``; the outbox keeps the method. Returns the newest one."""
+    placed = order(app, card, offer)
+    payment = start_payment(
+        app.ctx, placed.id, "sandbox", actor="test", scenario=scenario, save_for=subscriber_id
+    )
+    buyer_pays(app, payment.id)
+    app.relay.drain()
+    with app.uow(write=False) as uow:
+        methods = uow.payment_methods.list_live(subscriber_id)
+    assert methods, "no method was saved"
+    return methods[0]

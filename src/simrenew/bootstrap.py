@@ -10,12 +10,15 @@ from sqlalchemy import Engine
 from simrenew.config import Settings
 from simrenew.db.engine import make_engine
 from simrenew.db.uow import SqlUnitOfWorkFactory
+from simrenew.documents.reminder_ics import reminder_ics
 from simrenew.domain.auth import AuthPolicy, SendLimit
 from simrenew.domain.vouchers import VoucherPolicy
 from simrenew.network.recording import RecordingNetworkGateway
 from simrenew.notify.dev_inbox import DevInbox
+from simrenew.notify.http_sms import HttpSmsSender
+from simrenew.notify.smpp import SmppSender
 from simrenew.notify.smtp import SmtpEmailSender
-from simrenew.ports import AuthConfig, Clock, EmailSender, PaymentProvider
+from simrenew.ports import AuthConfig, Clock, EmailSender, PaymentProvider, SmsSender
 from simrenew.providers.cash import CashProvider
 from simrenew.providers.registry import close_providers, configured_providers
 from simrenew.providers.sandbox import SandboxGateway, SandboxProvider
@@ -46,6 +49,9 @@ class App:
 
     def close(self) -> None:
         close_providers(self.ctx.providers)
+        close_sms = getattr(self.relay.sms, "close", None)  # SMPP unbinds, HTTP frees its pool
+        if callable(close_sms):
+            close_sms()
         self.sandbox.dispose()
         self.engine.dispose()
 
@@ -63,6 +69,31 @@ def auth_config(settings: Settings) -> AuthConfig:
         ),
     )
     return AuthConfig(limiter=LimitsRateLimiter(settings.redis_url), policy=policy)
+
+
+class ChannelMisconfigured(ValueError):
+    """The chosen SMS channel lacks some of its settings."""
+
+
+def sms_sender(settings: Settings, inbox: DevInbox) -> SmsSender:
+    """The SMS channel ``sms_channel`` names. Nothing connects yet: SMPP binds on its
+    first message. Receipts are logged until a status sink is wired."""
+    s = settings
+    required = {
+        "smpp": {"smpp_host": s.smpp_host, "smpp_system_id": s.smpp_system_id,
+                 "smpp_password": s.smpp_password},
+        "http": {"http_sms_url": s.http_sms_url, "http_sms_token": s.http_sms_token},
+    }.get(s.sms_channel, {})  # fmt: skip
+    missing = [f"SIMRENEW_{name.upper()}" for name, value in required.items() if not value]
+    if missing:
+        raise ChannelMisconfigured(
+            f"sms_channel={s.sms_channel} needs {', '.join(missing)} to be set"
+        )
+    if s.sms_channel == "smpp":
+        return SmppSender.from_settings(s)
+    if s.sms_channel == "http":
+        return HttpSmsSender.from_settings(s)
+    return inbox
 
 
 def build(
@@ -106,6 +137,7 @@ def build(
             tries_per_number=settings.voucher_tries_per_number_hour,
             tries_per_ip=settings.voucher_tries_per_ip_hour,
         ),
+        calendar=reminder_ics,
     )
     inbox = DevInbox(engine, now=clock.now)
     email: EmailSender = SmtpEmailSender.from_settings(settings) if settings.smtp_host else inbox
@@ -113,7 +145,7 @@ def build(
     relay = OutboxRelay(
         ctx,
         uow,
-        sms=inbox,
+        sms=sms_sender(settings, inbox),
         email=email,
         network=network,
         batch_size=settings.worker_batch_size,

@@ -20,7 +20,9 @@ from rich.table import Table
 
 from simrenew import logging_setup
 from simrenew.bootstrap import App, build
+from simrenew.cli_jobs import jobs_app
 from simrenew.cli_reconcile import reconcile_app
+from simrenew.cli_refunds import refunds_app
 from simrenew.cli_vouchers import cash_app, staff_app, vouchers_app
 from simrenew.config import Settings
 from simrenew.db.migrate import upgrade
@@ -54,6 +56,8 @@ app.add_typer(reconcile_app, name="reconcile")
 app.add_typer(vouchers_app, name="vouchers")
 app.add_typer(staff_app, name="staff")
 app.add_typer(cash_app, name="cash")
+app.add_typer(refunds_app, name="refunds")
+app.add_typer(jobs_app, name="jobs")
 
 out = Console()
 err = Console(stderr=True)

@@ -45,7 +45,24 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_sender: str = "noreply@simrenew.example.hk"
-    sms_channel: str = Field(default="dev_inbox", description="dev_inbox (more in later releases)")
+    sms_channel: str = Field(
+        default="dev_inbox",
+        pattern="^(dev_inbox|smpp|http)$",
+        description="dev_inbox, smpp (the smpp_* settings) or http (the http_sms_* settings)",
+    )
+    # --- SMS channels (notify/smpp.py, notify/http_sms.py) ---
+    smpp_host: str | None = None
+    smpp_port: int = Field(default=2775, gt=0)
+    smpp_system_id: str | None = None
+    smpp_password: SecretStr | None = None
+    smpp_source_addr: str = Field(
+        default="simrenew", description="sender: an alphanumeric id or an international number"
+    )
+    smpp_system_type: str = ""
+    http_sms_url: str | None = None
+    http_sms_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the gateway; also signs its receipt callbacks"
+    )
     outbox_max_attempts: int = 8
     worker_batch_size: int = 50
     worker_lease_seconds: int = 60

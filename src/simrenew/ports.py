@@ -6,9 +6,10 @@ Services import this module and ``domain`` only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -22,11 +23,14 @@ from simrenew.domain.auth import AuthPolicy, CodePurpose, LoginCode, Session
 from simrenew.domain.buckets import Bucket
 from simrenew.domain.cards import Card, CardState
 from simrenew.domain.catalog import BucketKind, Catalog, Offer, ProductLine, ZoneMap
+from simrenew.domain.jobs import Job, JobKind, JobState, PlannedJob, SweepWindow
 from simrenew.domain.ledger import LedgerEntry
 from simrenew.domain.orders import Order, OrderState
 from simrenew.domain.outbox import OutboxKind, OutboxMessage, OutboxState
+from simrenew.domain.payment_methods import PaymentMethod
 from simrenew.domain.payments import Payment, PaymentEvent, PaymentState
 from simrenew.domain.promotions import Promotion
+from simrenew.domain.refunds import Refund, RefundState
 from simrenew.domain.renewals import ValidityPeriod
 from simrenew.domain.staff import CashReceipt, CashShift, CurrencyTotal, StaffUser
 from simrenew.domain.vouchers import Voucher, VoucherBatch, VoucherGuard
@@ -139,6 +143,7 @@ class OrderRepository(Protocol):
         limit: int,
         before: tuple[datetime, str] | None = None,
     ) -> list[Order]: ...
+    def list_by_key_prefix(self, card_id: str, prefix: str) -> list[Order]: ...
     def committed_total(self, card_id: str, since: datetime) -> int: ...
     def due_for_expiry(self, now: datetime, limit: int) -> list[Order]: ...
     def add_fulfilment(self, order_id: str, card_id: str, at: datetime) -> None: ...
@@ -259,6 +264,62 @@ class CashRepository(Protocol):
     def totals(self, shift_id: str) -> list[CurrencyTotal]: ...
 
 
+class PaymentMethodRepository(Protocol):
+    def add(self, method: PaymentMethod) -> PaymentMethod:
+        """Store ``method``, or return the one already saved with its token."""
+        ...
+
+    def get(self, method_id: str, *, lock: bool = False) -> PaymentMethod: ...
+    def list_live(self, subscriber_id: str) -> list[PaymentMethod]: ...
+    def customer_ref(self, subscriber_id: str, provider: str) -> str | None: ...
+    def delete(self, method_id: str, at: datetime) -> bool: ...
+
+
+class RefundRepository(Protocol):
+    def add(self, refund: Refund) -> bool:
+        """False (nothing written) if the payment has a refund already."""
+        ...
+
+    def get(self, refund_id: str, *, lock: bool = False) -> Refund: ...
+    def for_payment(self, payment_id: str, *, lock: bool = False) -> Refund | None: ...
+    def list_for_order(self, order_id: str) -> list[Refund]: ...
+    def list_in_state(self, state: RefundState | None = None, limit: int = 100) -> list[Refund]: ...
+    def update(self, refund: Refund, previous: RefundState, *, reason: str, actor: str) -> None: ...
+
+
+class JobRepository(Protocol):
+    """Scheduled jobs (``domain.jobs``), one per (card, period, kind)."""
+
+    def add_many(self, jobs: Sequence[PlannedJob], *, at: datetime) -> None: ...
+    def get(self, job_id: str) -> Job | None: ...
+    def claim_due(
+        self,
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        kinds: Collection[JobKind],
+    ) -> list[Job]: ...
+    def hold(self, job_id: str, worker: str) -> Job | None: ...
+    def finish(
+        self, job_id: str, worker: str, *, state: JobState, outcome: str, at: datetime
+    ) -> None: ...
+    def defer(self, job_id: str, worker: str, *, until: datetime, outcome: str) -> None: ...
+    def fail(self, job_id: str, worker: str, *, error: str, retry_at: datetime) -> JobState: ...
+    def list(
+        self,
+        *,
+        state: JobState | None = None,
+        card_id: str | None = None,
+        due_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Job]: ...
+    def retry_dead(self, job_id: str | None, at: datetime) -> int: ...
+    def counts(self) -> dict[str, int]: ...
+    def sweep(self, window: SweepWindow, tz: tzinfo) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``with uow:`` begins it (write transactions take their locks
     at once); leaving the block without ``commit()`` rolls back."""
@@ -285,6 +346,12 @@ class UnitOfWork(Protocol):
     def staff(self) -> StaffRepository: ...
     @property
     def cash(self) -> CashRepository: ...
+    @property
+    def payment_methods(self) -> PaymentMethodRepository: ...
+    @property
+    def refunds(self) -> RefundRepository: ...
+    @property
+    def jobs(self) -> JobRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -411,8 +478,80 @@ class SmsSender(Protocol):
     def send_sms(self, to: str, text: str, *, message_id: str) -> None: ...
 
 
+# (file name, MIME type, content), e.g. ("renewal.ics", "text/calendar", b"BEGIN:...")
+Attachment = tuple[str, str, bytes]
+
+
+class ReminderCalendar(Protocol):
+    """An ``.ics`` file (UTF-8) with the renewal date, in ``language``; reminder
+    e-mails carry it (documents/reminder_ics.py)."""
+
+    def __call__(
+        self,
+        *,
+        uid: str,
+        number_masked: str,
+        validity_end: date,
+        language: str,
+        official_domain: str,
+        tz: tzinfo,
+        now: datetime,
+    ) -> bytes: ...
+
+
 class EmailSender(Protocol):
-    def send_email(self, to: str, subject: str, text: str, *, message_id: str) -> None: ...
+    def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        message_id: str,
+        html: str | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> None: ...
+
+
+class DeliveryStatus(StrEnum):
+    """What a channel's delivery receipt says became of a message (SMPP 3.4 message
+    states). ``final`` ones end it; the others may be followed by a final one."""
+
+    ACCEPTED = "accepted"
+    ENROUTE = "enroute"
+    DELIVERED = "delivered"
+    EXPIRED = "expired"
+    DELETED = "deleted"
+    UNDELIVERABLE = "undeliverable"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+    @property
+    def final(self) -> bool:
+        return self not in (DeliveryStatus.ACCEPTED, DeliveryStatus.ENROUTE)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """A gateway's report on one message (or one part of a long SMS)."""
+
+    channel: str  # "smpp", "http"
+    provider_message_id: str  # the SMSC's or gateway's id for it
+    message_id: str | None  # ours (the outbox id), when the channel still knows it
+    status: DeliveryStatus
+    error_code: str | None = None  # the gateway's own code, e.g. SMPP "err:" text
+    done_at: datetime | None = None
+
+
+class DeliveryStatusSink(Protocol):
+    """Where SMS channels report what became of their messages. Called from the
+    channel's own thread (the SMPP listener) or a callback request; an exception
+    makes the channel ask the gateway to report again later where it can."""
+
+    def record_submission(self, message_id: str, provider_message_id: str, channel: str) -> None:
+        """The gateway accepted ``message_id`` (or one part of it) as ``provider_message_id``."""
+        ...
+
+    def record_receipt(self, receipt: DeliveryReceipt) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,11 +611,13 @@ class AccountRepository(Protocol):
     def bind_card(self, subscriber_id: str, card_id: str, at: datetime) -> bool: ...
     def bound_cards(self, subscriber_id: str) -> list[BoundCard]: ...
     def is_bound(self, subscriber_id: str, card_id: str) -> bool: ...
+    def subscribers_of_card(self, card_id: str) -> list[Subscriber]: ...
     def preferences(self, subscriber_id: str) -> NotificationPreferences: ...
     def save_preferences(
         self, subscriber_id: str, preferences: NotificationPreferences, at: datetime
     ) -> None: ...
     def auto_renew(self, card_id: str) -> AutoRenewSetting | None: ...
+    def auto_renew_using(self, method_id: str) -> list[AutoRenewSetting]: ...
     def save_auto_renew(self, setting: AutoRenewSetting) -> None: ...
 
 

@@ -11,6 +11,12 @@ rather than against itself:
 - ``POST /v2/payments/captures/{id}/refund`` https://developer.paypal.com/docs/api/payments/v2/
 - ``PayPal-Request-Id`` idempotency: a repeated id returns the first answer
   https://developer.paypal.com/reference/guidelines/idempotency/
+- saving the PayPal wallet with a purchase (``payment_source.paypal.attributes.vault``,
+  ``attributes.customer.id``; the vault ``id`` / ``customer.id`` / ``status: VAULTED`` in
+  the captured order), charging it (``payment_source.paypal.vault_id``: the order
+  completes and is captured at once) and ``DELETE /v3/vault/payment-tokens/{id}``
+  https://developer.paypal.com/docs/checkout/save-payment-methods/during-purchase/orders-api/paypal/
+  https://developer.paypal.com/docs/api/payment-tokens/v3/
 - webhooks signed SHA256withRSA over ``id|time|webhook_id|crc32(body)``, the
   certificate served from ``https://api.sandbox.paypal.com/v1/notifications/certs/...``,
   and ``POST /v1/notifications/verify-webhook-signature``
@@ -139,6 +145,15 @@ class FakePayPal:
     _funding: dict[str, str] = field(default_factory=dict)
     _faults: list[Fault] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # Saved wallets: payment token id → {"customer_id", "email", "payer_id"}.
+    vault_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # How a charge of a saved wallet goes, per token: "ok" (default), "decline",
+    # "pending", "instrument_declined", "payer_action" (PayPal wants the payer).
+    vault_outcomes: dict[str, str] = field(default_factory=dict)
+    # True: a captured order's wallet is saved a little later (vault status APPROVED).
+    vault_later: bool = False
+    _vault_asks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _payers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         now = self.now()
@@ -166,7 +181,9 @@ class FakePayPal:
 
     # --- the buyer and the merchant dashboard ----------------------------------------
 
-    def approve(self, order_id: str, funding: str = "ok") -> None:
+    def approve(
+        self, order_id: str, funding: str = "ok", *, email: str = "chan.tai.man@example.com"
+    ) -> None:
         """The buyer approves on PayPal's page. ``funding`` decides the capture: ``ok``,
         ``decline`` (capture DECLINED), ``pending`` (capture PENDING),
         ``instrument_declined`` (capture refused with 422 INSTRUMENT_DECLINED)."""
@@ -174,6 +191,7 @@ class FakePayPal:
         assert order["status"] in ("CREATED", "PAYER_ACTION_REQUIRED"), order["status"]
         order["status"] = "APPROVED"
         self._funding[order_id] = funding
+        self._payers[order_id] = email
 
     def void(self, order_id: str) -> None:
         self.orders[order_id]["status"] = "VOIDED"
@@ -318,6 +336,11 @@ class FakePayPal:
             return self._idempotent(request, "refund", lambda r: self._refund(r, capture_id))
         if method == "POST" and path == "/v1/notifications/verify-webhook-signature":
             return self._verify_webhook(request)
+        token = re.fullmatch(r"/v3/vault/payment-tokens/([A-Za-z0-9_-]+)", path)
+        if token and method == "DELETE":
+            if self.vault_tokens.pop(token[1], None) is None:
+                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+            return httpx.Response(204)
         self.problems.append(f"unexpected call: {method} {path}")
         return _error(404, "RESOURCE_NOT_FOUND")
 
@@ -419,6 +442,15 @@ class FakePayPal:
         if len(unit.get("invoice_id") or "") > 127 or len(unit.get("description") or "") > 127:
             return self._bad("invoice_id or description too long", "INVALID_STRING_LENGTH")
         wallet = (payload.get("payment_source") or {}).get("paypal")
+        if wallet is not None and "vault_id" in wallet:
+            return self._charge_vault(unit, currency, value, wallet)
+        vault_ask = ((wallet or {}).get("attributes") or {}).get("vault")
+        if vault_ask is not None and (
+            vault_ask.get("store_in_vault") != "ON_SUCCESS"
+            or vault_ask.get("usage_type") not in ("MERCHANT", "PLATFORM")
+            or vault_ask.get("customer_type", "CONSUMER") not in ("CONSUMER", "BUSINESS")
+        ):
+            return self._bad(f"vault attributes {vault_ask!r}", "INVALID_PARAMETER_VALUE")
         context = (
             (wallet or {}).get("experience_context") or payload.get("application_context") or {}
         )
@@ -461,9 +493,72 @@ class FakePayPal:
             order["payment_source"] = {"paypal": {}}
         self.orders[order_id] = order
         self.contexts[order_id] = context
+        if vault_ask is not None:
+            customer = ((wallet or {}).get("attributes") or {}).get("customer") or {}
+            self._vault_asks[order_id] = {"customer_id": customer.get("id")}
         return 201, order
 
+    def _charge_vault(
+        self, unit: dict[str, Any], currency: str, value: str, wallet: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """An order paid with a saved wallet: no payer, completed and captured at once."""
+        saved = self.vault_tokens.get(wallet["vault_id"])
+        if saved is None:
+            return 404, {
+                "name": "RESOURCE_NOT_FOUND",
+                "details": [{"issue": "INVALID_RESOURCE_ID"}],
+            }
+        outcome = self.vault_outcomes.get(wallet["vault_id"], "ok")
+        if outcome == "instrument_declined":
+            return 422, {
+                "name": "UNPROCESSABLE_ENTITY",
+                "details": [{"issue": "INSTRUMENT_DECLINED"}],
+            }
+        order_id = self._new_id("5O")
+        order: dict[str, Any] = {
+            "id": order_id,
+            "intent": "CAPTURE",
+            "status": "APPROVED",
+            "payment_source": {
+                "paypal": {"email_address": saved["email"], "account_id": saved["payer_id"]}
+            },
+            "purchase_units": [
+                {
+                    "reference_id": unit.get("reference_id", "default"),
+                    "amount": {"currency_code": currency, "value": value},
+                    "payee": {"merchant_id": "FAKEMERCHANT01"},
+                    "description": unit.get("description"),
+                    "custom_id": unit["custom_id"],
+                    "invoice_id": unit.get("invoice_id"),
+                }
+            ],
+            "create_time": _time(self.now()),
+            "links": [
+                {
+                    "href": f"{API_BASE}/v2/checkout/orders/{order_id}",
+                    "rel": "self",
+                    "method": "GET",
+                }
+            ],
+        }
+        self.orders[order_id] = order
+        if outcome == "payer_action":
+            order["status"] = "PAYER_ACTION_REQUIRED"
+            order["links"].append(
+                {
+                    "href": f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}",
+                    "rel": "payer-action",
+                    "method": "GET",
+                }
+            )
+            return 201, order
+        self._funding[order_id] = outcome
+        return self._capture_now(order_id)
+
     def _capture(self, request: httpx.Request, order_id: str) -> tuple[int, dict[str, Any]]:
+        return self._capture_now(order_id)
+
+    def _capture_now(self, order_id: str) -> tuple[int, dict[str, Any]]:
         order = self.orders.get(order_id)
         if order is None:
             return 404, {
@@ -513,7 +608,40 @@ class FakePayPal:
         self.captures[capture_id] = {**capture, "order_id": order_id}
         unit["payments"] = {"captures": [capture]}
         order["status"] = "COMPLETED"
+        if order_id in self._vault_asks and status == "COMPLETED":
+            self._vault(order, self._vault_asks[order_id].get("customer_id"))
         return 201, order
+
+    def _vault(self, order: dict[str, Any], customer_id: str | None) -> None:
+        """Save the payer's wallet, as PayPal does once an order asking for it is
+        captured; the vault shows in the order's ``payment_source.paypal.attributes``."""
+        email = self._payers.get(order["id"], "chan.tai.man@example.com")
+        payer_id = f"PAYER{secrets.token_hex(4).upper()}"
+        order["payment_source"]["paypal"].update(email_address=email, account_id=payer_id)
+        order["payer"] = {"email_address": email, "payer_id": payer_id}
+        up = {"href": f"{API_BASE}/v2/checkout/orders/{order['id']}", "rel": "up", "method": "GET"}
+        if self.vault_later:
+            vault: dict[str, Any] = {"status": "APPROVED", "links": [up]}
+        else:
+            token = secrets.token_hex(4)
+            customer = customer_id or str(next(self._ids) + 208743000)
+            self.vault_tokens[token] = {
+                "customer_id": customer,
+                "email": email,
+                "payer_id": payer_id,
+            }
+            href = f"{API_BASE}/v3/vault/payment-tokens/{token}"
+            vault = {
+                "id": token,
+                "status": "VAULTED",
+                "customer": {"id": customer},
+                "links": [
+                    {"href": href, "rel": "self", "method": "GET"},
+                    {"href": href, "rel": "delete", "method": "DELETE"},
+                    up,
+                ],
+            }
+        order["payment_source"]["paypal"]["attributes"] = {"vault": vault}
 
     def _refund(self, request: httpx.Request, capture_id: str) -> tuple[int, dict[str, Any]]:
         capture = self.captures.get(capture_id)

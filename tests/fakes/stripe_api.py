@@ -18,6 +18,14 @@ Built from Stripe's documented formats, not from our adapter:
 - PaymentIntents: retrieve, search with ``metadata['key']:'value'``
   (https://docs.stripe.com/api/payment_intents, https://docs.stripe.com/search);
 - Refunds: create (https://docs.stripe.com/api/refunds/create);
+- saved cards: Checkout Sessions with ``payment_intent_data[setup_future_usage]`` and
+  ``customer`` / ``customer_creation`` attach the card's PaymentMethod to a Customer
+  when paid (https://docs.stripe.com/payments/checkout/save-during-payment); PaymentIntent
+  create with ``payment_method``, ``customer``, ``off_session``, ``confirm`` charges it,
+  a decline being a 402 ``card_error`` carrying the PaymentIntent
+  (https://docs.stripe.com/api/payment_intents/create,
+  https://docs.stripe.com/declines/codes); PaymentMethods retrieve / detach
+  (https://docs.stripe.com/api/payment_methods);
 - Events as webhooks deliver them (https://docs.stripe.com/api/events/object).
 
 The tests play the buyer through ``pay``, ``decline``, ``pay_async``, ``settle_async``
@@ -103,6 +111,11 @@ class FakeStripe:
     # PaymentIntents the search index has not caught up with yet (search lags writes).
     unsearchable: set[str] = field(default_factory=set)
     refund_status: str = "succeeded"
+    payment_methods: dict[str, Obj] = field(default_factory=dict)
+    customers: dict[str, Obj] = field(default_factory=dict)
+    # What an off-session charge of a PaymentMethod does: "succeed" (default),
+    # "decline", "authentication_required" or "processing".
+    card_outcomes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -190,10 +203,19 @@ class FakeStripe:
             "type": type_,
         }
 
-    def pay(self, session_id: str, method: str = "card") -> list[Obj]:
+    def pay(
+        self,
+        session_id: str,
+        method: str = "card",
+        *,
+        brand: str = "visa",
+        last4: str = "4242",
+        exp: tuple[int, int] = (12, 2029),
+    ) -> list[Obj]:
         with self._lock:
             session = self._open(session_id)
             intent = self._intent_for(session, method)
+            self._pay_with(session, intent, method, brand, last4, exp)
             intent.update(status="succeeded", amount_received=intent["amount"])
             intent["last_payment_error"] = None
             intent["latest_charge"] = self._id("ch")
@@ -259,6 +281,38 @@ class FakeStripe:
                 self.intents[session["payment_intent"]]["status"] = "canceled"
             return [self.event("checkout.session.expired", session)]
 
+    def _pay_with(
+        self, session: Obj, intent: Obj, method: str, brand: str, last4: str, exp: tuple[int, int]
+    ) -> None:
+        """The PaymentMethod the buyer paid with, attached to the session's Customer
+        (given, or made by ``customer_creation=always``) when the card is to be saved."""
+        saving = bool(self._intent_data[session["id"]].get("setup_future_usage"))
+        customer = session.get("customer")
+        if customer is None and session.get("customer_creation") == "always":
+            customer = self._id("cus")
+            self.customers[customer] = {"id": customer, "object": "customer"}
+            session["customer"] = customer
+        payment_method: Obj = {
+            "id": self._id("pm"),
+            "object": "payment_method",
+            "type": method,
+            "customer": customer if saving and method == "card" else None,
+            "created": self.now(),
+            "livemode": False,
+        }
+        if method == "card":
+            payment_method["card"] = {
+                "brand": brand,
+                "last4": last4,
+                "exp_month": exp[0],
+                "exp_year": exp[1],
+                "funding": "credit",
+                "country": "HK",
+            }
+        self.payment_methods[payment_method["id"]] = payment_method
+        intent["payment_method"] = payment_method["id"]
+        intent["customer"] = customer
+
     def _open(self, session_id: str) -> Obj:
         session = self.sessions[session_id]
         assert session["status"] == "open", f"session is {session['status']}"
@@ -286,6 +340,8 @@ class FakeStripe:
             "payment_method_types": [method],
             "status": "requires_payment_method",
         }
+        if data.get("setup_future_usage"):
+            intent["setup_future_usage"] = data["setup_future_usage"]
         self.intents[intent["id"]] = intent
         session["payment_intent"] = intent["id"]
         return intent
@@ -357,7 +413,15 @@ class FakeStripe:
                 return Answer.of(self._search_intents(params))
             if method == "GET" and path.startswith("/v1/payment_intents/"):
                 intent = self._find(self.intents, path.rsplit("/", 1)[1], "payment_intent")
-                return Answer.of(copy.deepcopy(intent))
+                return Answer.of(self._expand_method(intent, params.get("expand") or [], ""))
+            if method == "POST" and path == "/v1/payment_intents":
+                return self._create_intent(params)
+            detach = re.fullmatch(r"/v1/payment_methods/([^/]+)/detach", path)
+            if method == "POST" and detach:
+                return Answer.of(self._detach(detach[1]))
+            if method == "GET" and path.startswith("/v1/payment_methods/"):
+                found = self._find(self.payment_methods, path.rsplit("/", 1)[1], "payment_method")
+                return Answer.of(copy.deepcopy(found))
             if method == "POST" and path == "/v1/refunds":
                 return Answer.of(self._create_refund(params))
         raise ApiError(404, f"Unrecognized request URL ({method}: {path}).")
@@ -372,8 +436,17 @@ class FakeStripe:
 
     def _expand(self, obj: Obj, expand: list[str], prefix: str) -> Obj:
         out = copy.deepcopy(obj)
-        if f"{prefix}payment_intent" in expand and out.get("payment_intent"):
-            out["payment_intent"] = copy.deepcopy(self.intents[out["payment_intent"]])
+        nested = f"{prefix}payment_intent.payment_method"
+        if (f"{prefix}payment_intent" in expand or nested in expand) and out.get("payment_intent"):
+            out["payment_intent"] = self._expand_method(
+                self.intents[out["payment_intent"]], expand, f"{prefix}payment_intent."
+            )
+        return out
+
+    def _expand_method(self, intent: Obj, expand: list[str], prefix: str) -> Obj:
+        out = copy.deepcopy(intent)
+        if f"{prefix}payment_method" in expand and out.get("payment_method"):
+            out["payment_method"] = copy.deepcopy(self.payment_methods[out["payment_method"]])
         return out
 
     def _create_session(self, params: Obj) -> Obj:
@@ -441,6 +514,32 @@ class FakeStripe:
             )  # fmt: skip
         if params.get("locale", "auto") not in LOCALES:
             raise ApiError(400, "Invalid locale.", code="parameter_invalid_string", param="locale")
+        intent_data = params.get("payment_intent_data") or {}
+        future = intent_data.get("setup_future_usage")
+        if future is not None and future not in ("on_session", "off_session"):
+            raise ApiError(
+                400, "Invalid setup_future_usage.", code="parameter_invalid_string",
+                param="payment_intent_data[setup_future_usage]",
+            )  # fmt: skip
+        single_use = [m for m in methods if m != "card"]
+        if future is not None and single_use:
+            # Checkout's Alipay and WeChat Pay options take setup_future_usage=none only.
+            raise ApiError(
+                400, f"The payment method type {single_use[0]} cannot be set up for future use.",
+                param="payment_intent_data[setup_future_usage]",
+            )  # fmt: skip
+        if "customer" in params and "customer_creation" in params:
+            raise ApiError(
+                400, "You may only specify one of these parameters: customer, customer_creation.",
+                param="customer_creation",
+            )  # fmt: skip
+        if params.get("customer_creation") not in (None, "always", "if_required"):
+            raise ApiError(400, "Invalid customer_creation.", param="customer_creation")
+        customer = params.get("customer")
+        if customer is not None and customer not in self.customers:
+            raise ApiError(
+                400, f"No such customer: '{customer}'", code="resource_missing", param="customer"
+            )
         for name in ("metadata",):
             for key, value in (params.get(name) or {}).items():
                 if len(key) > 40 or not isinstance(value, str) or len(value) > 500:
@@ -470,6 +569,9 @@ class FakeStripe:
             "ui_mode": "hosted_page",
             "url": f"https://checkout.stripe.com/c/pay/{session_id}",
         }
+        if customer is not None or "customer_creation" in params:
+            session["customer"] = customer
+            session["customer_creation"] = params.get("customer_creation")
         self.sessions[session_id] = session
         self._intent_data[session_id] = dict(params.get("payment_intent_data") or {})
         return copy.deepcopy(session)
@@ -505,6 +607,88 @@ class FakeStripe:
             "next_page": None,
             "url": "/v1/payment_intents/search",
         }
+
+    def _create_intent(self, params: Obj) -> Answer:
+        """A PaymentIntent confirmed at once on a saved card, with nobody present."""
+        if params.get("confirm") != "true" or params.get("off_session") != "true":
+            raise ApiError(400, "This fake only charges saved cards off-session.", param="confirm")
+        currency = params.get("currency")
+        if currency not in CURRENCIES:
+            raise ApiError(400, f"Invalid currency: {currency}.", param="currency")
+        amount_text = params.get("amount", "")
+        if not isinstance(amount_text, str) or not amount_text.isdigit():
+            raise ApiError(400, "Invalid integer: amount.", param="amount")
+        amount = int(amount_text)
+        if amount < MINIMUM_AMOUNT.get(currency, 1):
+            raise ApiError(400, "Amount too small.", code="amount_too_small", param="amount")
+        allowed = params.get("allowed_payment_method_types") or ["card"]
+        if "payment_method_types" in params or allowed != ["card"]:
+            raise ApiError(400, "This fake charges cards only.", param="payment_method_types")
+        pm_id = params.get("payment_method", "")
+        payment_method = self._find(self.payment_methods, pm_id, "payment_method")
+        if payment_method["customer"] is None:
+            raise ApiError(
+                400,
+                "The provided PaymentMethod was previously used with a PaymentIntent without "
+                "Customer attachment, shared with a connected account without Customer "
+                "attachment, or was detached from a Customer. It may not be used again.",
+                param="payment_method",
+            )
+        if params.get("customer") != payment_method["customer"]:
+            raise ApiError(
+                400, "The provided PaymentMethod does not belong to the Customer.",
+                param="customer",
+            )  # fmt: skip
+        intent = {
+            "id": self._id("pi"),
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": 0,
+            "currency": currency,
+            "created": self.now(),
+            "customer": payment_method["customer"],
+            "description": params.get("description"),
+            "last_payment_error": None,
+            "latest_charge": None,
+            "livemode": False,
+            "metadata": dict(params.get("metadata") or {}),
+            "payment_method": pm_id,
+            "payment_method_types": ["card"],
+            "status": "requires_payment_method",
+        }
+        self.intents[intent["id"]] = intent
+        outcome = self.card_outcomes.get(pm_id, "succeed")
+        if outcome == "succeed":
+            intent.update(status="succeeded", amount_received=amount, latest_charge=self._id("ch"))
+            return Answer.of(copy.deepcopy(intent))
+        if outcome == "processing":
+            intent["status"] = "processing"
+            return Answer.of(copy.deepcopy(intent))
+        code, decline, message = {
+            "decline": ("card_declined", "insufficient_funds", "Your card has insufficient funds."),
+            "authentication_required": (
+                "authentication_required",
+                "authentication_required",
+                "Your card was declined. This transaction requires authentication.",
+            ),
+        }[outcome]
+        error = {"type": "card_error", "code": code, "decline_code": decline, "message": message}
+        intent["last_payment_error"] = dict(error)
+        # A failed confirmation is a 402 whose error carries the PaymentIntent; Stripe
+        # keeps it as the answer to this idempotency key.
+        body = {"error": {**error, "payment_intent": copy.deepcopy(intent)}}
+        return Answer(402, json.dumps(body).encode())
+
+    def _detach(self, pm_id: str) -> Obj:
+        payment_method = self._find(self.payment_methods, pm_id, "payment_method")
+        if payment_method["customer"] is None:
+            raise ApiError(
+                400,
+                "The payment method you provided is not attached to a customer so detachment "
+                "is impossible.",
+            )
+        payment_method["customer"] = None
+        return copy.deepcopy(payment_method)
 
     def _create_refund(self, params: Obj) -> Obj:
         intent_id = params.get("payment_intent")

@@ -245,6 +245,16 @@ class SqlAccountRepository:
         rows = self._connection.execute(_BOUND, {"subscriber_id": subscriber_id})
         return [BoundCard(row.card_id, row.bound_at) for row in rows]
 
+    def subscribers_of_card(self, card_id: str) -> list[Subscriber]:
+        """The accounts the card is bound to, oldest binding first."""
+        rows = self._connection.execute(
+            select(_S)
+            .join(_SC, _SC.c.subscriber_id == _S.c.id)
+            .where(_SC.c.card_id == card_id)
+            .order_by(_SC.c.bound_at, _S.c.id)
+        )
+        return [_subscriber(row) for row in rows]
+
     def is_bound(self, subscriber_id: str, card_id: str) -> bool:
         row = self._connection.execute(
             _IS_BOUND, {"subscriber_id": subscriber_id, "card_id": card_id}
@@ -286,16 +296,14 @@ class SqlAccountRepository:
 
     def auto_renew(self, card_id: str) -> AutoRenewSetting | None:
         row = self._connection.execute(_AUTO, {"card_id": card_id}).first()
-        if row is None:
-            return None
-        return AutoRenewSetting(
-            card_id=row.card_id,
-            enabled=row.enabled,
-            offer_code=row.offer_code,
-            payment_token_id=row.payment_token_id,
-            updated_by=row.updated_by,
-            updated_at=row.updated_at,
+        return None if row is None else _auto_renew(row)
+
+    def auto_renew_using(self, method_id: str) -> list[AutoRenewSetting]:
+        """The settings that charge the saved method ``method_id``."""
+        rows = self._connection.execute(
+            select(_A).where(_A.c.payment_token_id == method_id).order_by(_A.c.card_id)
         )
+        return [_auto_renew(row) for row in rows]
 
     def save_auto_renew(self, setting: AutoRenewSetting) -> None:
         values = {
@@ -312,3 +320,14 @@ class SqlAccountRepository:
             self._connection.execute(
                 update(_A).where(_A.c.card_id == setting.card_id).values(**values)
             )
+
+
+def _auto_renew(row: Any) -> AutoRenewSetting:
+    return AutoRenewSetting(
+        card_id=row.card_id,
+        enabled=row.enabled,
+        offer_code=row.offer_code,
+        payment_token_id=row.payment_token_id,
+        updated_by=row.updated_by,
+        updated_at=row.updated_at,
+    )

@@ -116,6 +116,8 @@ def payment_from_row(row: Any) -> Payment:
         recheck_at=row.recheck_at,
         rechecks=row.rechecks,
         review_since=row.review_since,
+        save_for=row.save_for,
+        method_id=row.method_id,
     )
 
 
@@ -236,6 +238,19 @@ class SqlOrderRepository:
         )
         return [order_from_row(r) for r in rows]
 
+    def list_by_key_prefix(self, card_id: str, prefix: str) -> list[Order]:
+        """The card's orders whose idempotency key starts with ``prefix``, oldest first."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._connection.execute(
+            select(t.orders)
+            .where(
+                t.orders.c.card_id == card_id,
+                t.orders.c.idempotency_key.like(escaped + "%", escape="\\"),
+            )
+            .order_by(t.orders.c.created_at, t.orders.c.id)
+        )
+        return [order_from_row(r) for r in rows]
+
     def committed_total(self, card_id: str, since: datetime) -> int:
         total = self._connection.scalar(_COMMITTED_TOTAL, {"card_id": card_id, "since": since})
         return int(total or 0)
@@ -300,6 +315,8 @@ class SqlPaymentRepository:
                 ),
                 "rechecks": 0,
                 "review_since": None,
+                "save_for": payment.save_for,
+                "method_id": payment.method_id,
             },
         )
         self._audit.append(

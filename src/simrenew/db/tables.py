@@ -667,3 +667,74 @@ sandbox_methods = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("detached_at", UtcDateTime),
 )
+
+
+# --- refunds (migration 0007) ---
+
+# The refund of one payment, in full (``domain.refunds.Refund``): a payment is refunded
+# at most once, which the unique ``payment_id`` enforces whoever asks (fulfilment, a
+# duplicate payment, staff) and however often. A refund paid back by hand names the
+# payout's reference and the staff user who made it.
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("payment_id", ID, ForeignKey("payments.id"), nullable=False, unique=True),
+    Column("order_id", ID, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("provider", String(24), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("note", Text),
+    Column("requested_by", String(96), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("provider_ref", String(128)),
+    Column("failure_code", String(64)),
+    Column("payout_reference", String(128)),
+    Column("paid_out_by", String(96)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime),
+    CheckConstraint("state IN ('requested', 'succeeded', 'failed', 'manual')", name="state"),
+    CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+    CheckConstraint("attempts > 0", name="attempts_positive"),
+    CheckConstraint(
+        "(state = 'succeeded' AND completed_at IS NOT NULL) OR "
+        "(state <> 'succeeded' AND completed_at IS NULL)",
+        name="completed_when_succeeded",
+    ),
+    CheckConstraint(
+        "(payout_reference IS NULL AND paid_out_by IS NULL) OR "
+        "(payout_reference IS NOT NULL AND paid_out_by IS NOT NULL AND state = 'succeeded')",
+        name="payout_names_staff",
+    ),
+    Index("ix_refunds_state", "state", "created_at"),
+)
+
+
+# --- scheduled jobs (migration 0008) ---
+
+# What happens to a card without a click (``domain.jobs``): expiry, termination,
+# reminders, auto-renew attempts. One row per (card, period, kind), so recording a job
+# twice (fulfilment, usage, the daily sweep) records it once; claimed under a lease.
+scheduled_jobs = Table(
+    "scheduled_jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("card_id", ID, ForeignKey("cards.id"), nullable=False),
+    Column("period", String(24), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", String(64)),
+    Column("lease_until", UtcDateTime),
+    Column("last_error", Text),
+    Column("done_at", UtcDateTime),
+    Column("outcome", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("state IN ('pending', 'done', 'skipped', 'dead')", name="state"),
+    UniqueConstraint("card_id", "period", "kind", name="uq_scheduled_jobs_card_period_kind"),
+    Index("ix_scheduled_jobs_due", "state", "due_at"),
+)

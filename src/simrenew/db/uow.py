@@ -11,12 +11,15 @@ from simrenew.db.account_repository import SqlAccountRepository
 from simrenew.db.card_repository import SqlCardRepository
 from simrenew.db.catalog_cache import CatalogCache
 from simrenew.db.catalog_repository import SqlCatalogRepository
+from simrenew.db.job_repository import SqlJobRepository
 from simrenew.db.order_repository import (
     SqlIdempotencyStore,
     SqlOrderRepository,
     SqlPaymentRepository,
 )
 from simrenew.db.outbox_repository import SqlAuditLog, SqlOutboxRepository
+from simrenew.db.payment_method_repository import SqlPaymentMethodRepository
+from simrenew.db.refund_repository import SqlRefundRepository
 from simrenew.db.staff_repository import SqlCashRepository, SqlStaffRepository
 from simrenew.db.voucher_repository import SqlVoucherRepository
 from simrenew.ports import AuditRecord
@@ -41,6 +44,9 @@ class SqlUnitOfWork:
     vouchers: SqlVoucherRepository
     staff: SqlStaffRepository
     cash: SqlCashRepository
+    payment_methods: SqlPaymentMethodRepository
+    refunds: SqlRefundRepository
+    jobs: SqlJobRepository
 
     def __init__(
         self,
@@ -81,6 +87,9 @@ class SqlUnitOfWork:
         self.vouchers = SqlVoucherRepository(connection)
         self.staff = SqlStaffRepository(connection)
         self.cash = SqlCashRepository(connection)
+        self.payment_methods = SqlPaymentMethodRepository(connection)
+        self.refunds = SqlRefundRepository(connection, audit_buffer)
+        self.jobs = SqlJobRepository(connection)
         self._committed = False
         return self
 

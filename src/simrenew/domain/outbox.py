@@ -13,6 +13,9 @@ class OutboxKind(enum.StrEnum):
     EMAIL = "email"
     PROVISION = "provision"  # a command to the network (activate, suspend, resume, ...)
     REFUND = "refund"  # give a payment back through its provider
+    SAVE_METHOD = "save_method"  # ask the provider which method a payment saved; keep it
+    FORGET_METHOD = "forget_method"  # ask the provider to delete a saved method
+    AUTO_RENEW = "auto_renew"  # one auto-renew try: order and charge the saved method
 
 
 class OutboxState(enum.StrEnum):

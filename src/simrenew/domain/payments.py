@@ -87,6 +87,10 @@ class Payment:
     recheck_at: datetime | None = None
     rechecks: int = 0
     review_since: datetime | None = None
+    # The subscriber who asked for the method to be kept for later (saved once the
+    # payment succeeds), and the saved method this payment charged, if any.
+    save_for: str | None = None
+    method_id: str | None = None
 
     def move_to(
         self, target: PaymentState, at: datetime, failure_code: str | None = None

@@ -4,7 +4,7 @@ for the inbox page instead of being sent."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 
 from simrenew.db.tables import dev_inbox
 from simrenew.db.upsert import insert_ignoring_duplicates
+from simrenew.ports import Attachment
 
 
 def _utc_now() -> datetime:
@@ -46,7 +47,17 @@ class DevInbox:
     def send_sms(self, to: str, text: str, *, message_id: str) -> None:
         self._store("sms", to, None, text, message_id)
 
-    def send_email(self, to: str, subject: str, text: str, *, message_id: str) -> None:
+    def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        message_id: str,
+        html: str | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> None:
+        # The inbox page shows the text part; HTML and attachments are not kept.
         self._store("email", to, subject, text, message_id)
 
     def list(self, recipient: str | None = None, limit: int = 50) -> builtins.list[InboxMessage]:

@@ -21,7 +21,7 @@ sees incoming transfers on its statement only. So, unlike the other providers:
   (``services/reconciliation.py``), which applies a ``succeeded`` event per paying
   line through the same path as a provider callback.
 - ``refund`` is not automatic: ``manual_refund_required``. The money goes back by a
-  transfer a person makes (the outbox keeps the refund as a dead letter until then).
+  transfer a person makes (the refund is ``manual`` until its payout is recorded).
 - ``parse_callback`` refuses everything: banks do not call us, so anything arriving
   at ``/webhooks/fps`` is forged.
 """

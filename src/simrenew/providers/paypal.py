@@ -43,6 +43,30 @@ change anything.
 
 ``provider_ref`` is always the PayPal order id (never the capture id): it is what a
 re-check needs, and a refund finds the capture through it.
+
+Saved PayPal wallets (``SavesPaymentMethods``), from "Save PayPal with the Orders API"
+(https://developer.paypal.com/docs/checkout/save-payment-methods/during-purchase/orders-api/paypal/,
+https://developer.paypal.com/api/orders-v2/save-with-purchase/paypal):
+
+- saving with the purchase: ``payment_source.paypal.attributes.vault`` =
+  ``{store_in_vault: ON_SUCCESS, usage_type: MERCHANT, customer_type: CONSUMER}``, and
+  ``attributes.customer.id`` for a payer PayPal already knows as our customer; once the
+  order is captured, ``payment_source.paypal.attributes.vault`` has the ``id`` (the
+  payment token), ``customer.id`` and ``status: VAULTED``. A vault still ``APPROVED``
+  has no id yet (PayPal saves it a little later): ``saved_method`` says so with
+  ``ProviderError``, to be asked again.
+- charging it with nobody present: an order with ``payment_source.paypal.vault_id``
+  and ``stored_credential`` (merchant-initiated, subsequent), intent ``CAPTURE``;
+  PayPal answers it ``COMPLETED`` with its capture at once (an ``APPROVED`` answer is
+  captured here). The vault id: https://developer.paypal.com/api/orders/v2/definitions/vault_id,
+  order statuses: https://developer.paypal.com/api/orders/v2/definitions/order_status
+- forgetting it: ``DELETE /v3/vault/payment-tokens/{id}`` (204; 404 once gone),
+  https://developer.paypal.com/docs/api/payment-tokens/v3/#payment-tokens_delete
+
+A saved-wallet charge whose answer was lost cannot be found by ``fetch_status``
+without its order id (Orders v2 has no search). Repeating ``charge_saved`` with the
+same request can: its ``PayPal-Request-Id`` returns the first order, never a second
+charge; and PayPal's ``PAYMENT.CAPTURE.*`` webhooks name the payment (``custom_id``).
 """
 
 from __future__ import annotations
@@ -70,7 +94,14 @@ from cryptography.x509.oid import NameOID
 from simrenew.domain.errors import InvalidMoney, SignatureInvalid
 from simrenew.domain.money import MINOR_DIGITS, Money
 from simrenew.domain.payments import PaymentEvent, PaymentState
-from simrenew.ports import PaymentRequest, ProviderError, ProviderResult, RefundResult
+from simrenew.ports import (
+    PaymentRequest,
+    ProviderError,
+    ProviderResult,
+    RefundResult,
+    SavedMethodDetails,
+    SavedMethodRef,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +122,19 @@ MAX_CACHED_CERTS = 16
 # leaves with a token that dies on the way.
 TOKEN_MARGIN_SECONDS = 120
 MAX_DESCRIPTION = 127  # purchase_units[].description is cut by PayPal past this
+MAX_LABEL = 64  # payment_methods.label is VARCHAR(64)
+# Save the payer's wallet with this purchase, for charges we start later.
+VAULT_ATTRIBUTES = {
+    "store_in_vault": "ON_SUCCESS",
+    "usage_type": "MERCHANT",
+    "customer_type": "CONSUMER",
+}
+# A charge of a saved wallet is ours, one of a series, with the payer away.
+STORED_CREDENTIAL = {
+    "payment_initiator": "MERCHANT",
+    "usage": "SUBSEQUENT",
+    "usage_pattern": "RECURRING_PREPAID",
+}
 
 HEADER_TRANSMISSION_ID = "paypal-transmission-id"
 HEADER_TRANSMISSION_TIME = "paypal-transmission-time"
@@ -196,6 +240,15 @@ def _issue(response: httpx.Response) -> str:
     except (ValueError, AttributeError, TypeError, IndexError):
         issue = ""
     return issue if _ISSUE.match(issue) else f"HTTP_{response.status_code}"
+
+
+def mask_email(address: str) -> str:
+    """``chan.tai.man@example.com`` → ``c***@example.com``: enough for the payer to
+    recognise the wallet, not enough to mail them."""
+    local, at, domain = address.partition("@")
+    if not at or not local:
+        return "***"
+    return f"{local[0]}***@{domain}"[:MAX_LABEL]
 
 
 def _first_unit(resource: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -356,6 +409,33 @@ class PayPalProvider:
     # --- payments -----------------------------------------------------------------
 
     def create_payment(self, request: PaymentRequest) -> ProviderResult:
+        wallet: dict[str, Any] = {"experience_context": self._experience(request)}
+        if request.save_method:
+            attributes: dict[str, Any] = {"vault": dict(VAULT_ATTRIBUTES)}
+            if request.customer_ref:
+                attributes["customer"] = {"id": request.customer_ref}
+            wallet["attributes"] = attributes
+        body = {
+            "intent": "CAPTURE",
+            "purchase_units": [self._purchase_unit(request)],
+            "payment_source": {"paypal": wallet},
+        }
+        # The payment id as the key: "Pay" pressed twice, or a retry after a time-out,
+        # gets the same order and approval link back, never a second order.
+        response = self._api(
+            "POST", "/v2/checkout/orders", body=body, request_id=request.payment_id
+        )
+        if response.status_code in (400, 404, 422):
+            issue = _issue(response)
+            if issue in _CREATE_RETRYABLE:
+                raise ProviderError(f"paypal: order creation busy ({issue})")
+            # Nothing exists at PayPal to charge: a plain refusal.
+            return ProviderResult(PaymentState.FAILED, failure_code=issue.lower())
+        if response.status_code not in (200, 201):
+            raise ProviderError(f"paypal: create order answered HTTP {response.status_code}")
+        return self._order_result(request.payment_id, self._json(response))
+
+    def _experience(self, request: PaymentRequest) -> dict[str, Any]:
         experience: dict[str, Any] = {
             "locale": LOCALES.get(request.language, "en-US"),
             # Top-ups are digital: no address to ask for.
@@ -372,37 +452,21 @@ class PayPalProvider:
             experience["cancel_url"] = request.return_url
         if self._brand_name:
             experience["brand_name"] = self._brand_name
-        body = {
-            "intent": "CAPTURE",
-            "purchase_units": [
-                {
-                    "reference_id": request.order_id,
-                    "custom_id": request.payment_id,
-                    # Unique per PayPal order, as PayPal recommends: one payment, one order.
-                    "invoice_id": request.payment_id,
-                    "description": request.description[:MAX_DESCRIPTION],
-                    "amount": {
-                        "currency_code": request.currency,
-                        "value": to_value(request.amount_minor, request.currency),
-                    },
-                }
-            ],
-            "payment_source": {"paypal": {"experience_context": experience}},
+        return experience
+
+    @staticmethod
+    def _purchase_unit(request: PaymentRequest) -> dict[str, Any]:
+        return {
+            "reference_id": request.order_id,
+            "custom_id": request.payment_id,
+            # Unique per PayPal order, as PayPal recommends: one payment, one order.
+            "invoice_id": request.payment_id,
+            "description": request.description[:MAX_DESCRIPTION],
+            "amount": {
+                "currency_code": request.currency,
+                "value": to_value(request.amount_minor, request.currency),
+            },
         }
-        # The payment id as the key: "Pay" pressed twice, or a retry after a time-out,
-        # gets the same order and approval link back, never a second order.
-        response = self._api(
-            "POST", "/v2/checkout/orders", body=body, request_id=request.payment_id
-        )
-        if response.status_code in (400, 404, 422):
-            issue = _issue(response)
-            if issue in _CREATE_RETRYABLE:
-                raise ProviderError(f"paypal: order creation busy ({issue})")
-            # Nothing exists at PayPal to charge: a plain refusal.
-            return ProviderResult(PaymentState.FAILED, failure_code=issue.lower())
-        if response.status_code not in (200, 201):
-            raise ProviderError(f"paypal: create order answered HTTP {response.status_code}")
-        return self._order_result(request.payment_id, self._json(response))
 
     def fetch_status(self, payment_id: str, provider_ref: str | None) -> ProviderResult:
         if not provider_ref:
@@ -506,6 +570,80 @@ class PayPalProvider:
         return ProviderResult(
             state, provider_ref=order_id, failure_code=failure, amount_minor=amount
         )
+
+    # --- saved wallets (``SavesPaymentMethods``) -------------------------------------
+
+    def saved_method(self, payment_id: str, provider_ref: str | None) -> SavedMethodDetails | None:
+        if not provider_ref:
+            return None
+        order = self._get_order(provider_ref)
+        if order is None:
+            return None
+        try:
+            unit = _first_unit(order)
+            wallet = (order.get("payment_source") or {}).get("paypal") or {}
+            vault = (wallet.get("attributes") or {}).get("vault") or {}
+            email = wallet.get("email_address") or (order.get("payer") or {}).get("email_address")
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ProviderError("paypal: order answer is not an order") from exc
+        if unit.get("custom_id") not in (None, payment_id):
+            raise ProviderError(f"paypal: order {provider_ref} belongs to another payment")
+        if order.get("status") != "COMPLETED" or not vault:
+            return None
+        if not vault.get("id"):
+            if vault.get("status") in ("APPROVED", "CREATED"):
+                # Captured, the wallet not saved yet: PayPal finishes that shortly after.
+                raise ProviderError(f"paypal: the wallet of order {provider_ref} is not saved yet")
+            return None
+        customer = (vault.get("customer") or {}).get("id")
+        return SavedMethodDetails(
+            token=str(vault["id"]),
+            customer_ref=None if customer is None else str(customer),
+            brand=NAME,
+            label=mask_email(str(email)) if email else None,
+        )
+
+    def charge_saved(self, request: PaymentRequest, method: SavedMethodRef) -> ProviderResult:
+        body = {
+            "intent": "CAPTURE",
+            "purchase_units": [self._purchase_unit(request)],
+            "payment_source": {
+                "paypal": {"vault_id": method.token, "stored_credential": dict(STORED_CREDENTIAL)}
+            },
+        }
+        # Its own request id (not the checkout's): a retry after a time-out gets the
+        # first order back, and so learns how the one charge went.
+        response = self._api(
+            "POST",
+            "/v2/checkout/orders",
+            body=body,
+            request_id=f"{request.payment_id}-vault",
+        )
+        if response.status_code in (400, 404, 422):
+            issue = _issue(response)
+            if issue in _CREATE_RETRYABLE:
+                raise ProviderError(f"paypal: saved-wallet charge busy ({issue})")
+            # Declined, or the token is gone: no order was made, nothing charged.
+            return ProviderResult(PaymentState.FAILED, failure_code=issue.lower())
+        if response.status_code not in (200, 201):
+            raise ProviderError(f"paypal: create order answered HTTP {response.status_code}")
+        result = self._order_result(request.payment_id, self._json(response))
+        if result.state is PaymentState.PENDING and result.checkout_url is not None:
+            # PayPal wants the payer, who is not here: this charge cannot go through.
+            return ProviderResult(
+                PaymentState.FAILED,
+                provider_ref=result.provider_ref,
+                failure_code="payer_action_required",
+            )
+        return result
+
+    def forget_method(self, method: SavedMethodRef) -> None:
+        response = self._api("DELETE", f"/v3/vault/payment-tokens/{quote(method.token, safe='')}")
+        if response.status_code in (200, 204, 404):
+            return  # deleted now, or before
+        raise ProviderError(f"paypal: deleting a payment token answered {_issue(response)}")
+
+    # --- refunds ----------------------------------------------------------------------
 
     def refund(
         self, payment_id: str, provider_ref: str | None, amount_minor: int, currency: str

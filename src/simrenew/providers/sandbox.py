@@ -21,6 +21,17 @@ Scenarios (chosen when the payment starts; the default is ``succeed``):
 ``pending_then_succeed``  ``payment.processing`` first, ``payment.succeeded`` on settle
 ``unknown``               the start call times out *after* charging: our side records
                           ``unknown``; a status re-check finds it succeeded
+
+Saved methods ("cards on file", ``SavesPaymentMethods``). A payment started with
+``save_method`` that the buyer pays on the checkout page leaves a method in the
+sandbox's ``sandbox_methods``, filed under the request's ``customer_ref`` or a new
+``sbx_cus_...`` customer. Its token, ``sbx_pm_...``, is a MAC of the payment id, so the
+gateway finds the method a payment saved without a column linking the two. A later
+``charge_saved`` runs the scenario the method was saved with (``unknown``: the charge
+is taken and the answer lost) and lands in ``sandbox_charges`` like any other charge,
+so status checks, settling and refunds work unchanged; a detached method is declined
+with ``method_detached``. Only the test card's last four digits are kept, never a
+card number.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from sqlalchemy import Connection, Engine, select, update
 
@@ -43,12 +55,26 @@ from simrenew.domain.errors import SignatureInvalid
 from simrenew.domain.ids import new_id
 from simrenew.domain.money import Money
 from simrenew.domain.payments import PaymentEvent, PaymentState
-from simrenew.ports import PaymentRequest, ProviderError, ProviderResult, RefundResult
+from simrenew.ports import (
+    PaymentRequest,
+    ProviderError,
+    ProviderResult,
+    RefundResult,
+    SavedMethodDetails,
+    SavedMethodRef,
+)
 
 NAME = "sandbox"
 SIGNATURE_HEADER = "Sandbox-Signature"
 SCENARIOS = ("succeed", "decline", "pending_then_succeed", "unknown")
 MAX_REMEMBERED_SESSIONS = 10_000
+METHOD_PREFIX: Final = "sbx_pm_"
+CUSTOMER_PREFIX: Final = "sbx_cus_"
+# The sandbox's one test card ends like Stripe's 4242 4242 4242 4242; only these four
+# digits are ever kept.
+CARD_LAST4: Final = "4242"
+CARD_BRAND: Final = "sandbox"
+CARD_YEARS: Final = 3  # a saved test card expires this many years after it was saved
 
 _EVENT_STATES = {
     "payment.succeeded": PaymentState.SUCCEEDED,
@@ -126,6 +152,8 @@ class CheckoutSession:
     currency: str
     scenario: str
     return_url: str = ""  # where the hosted page sends the buyer back, as real ones do
+    save_method: bool = False  # keep the buyer's card on file once paid
+    customer_ref: str | None = None  # the sandbox customer to file it under
 
 
 class SandboxGateway:
@@ -158,7 +186,13 @@ class SandboxGateway:
     def open_checkout(self, request: PaymentRequest, scenario: str) -> str:
         """Open a checkout; returns its session token."""
         session = CheckoutSession(
-            request.payment_id, request.amount_minor, request.currency, scenario, request.return_url
+            request.payment_id,
+            request.amount_minor,
+            request.currency,
+            scenario,
+            request.return_url,
+            request.save_method,
+            request.customer_ref,
         )
         with self._sessions_lock:
             if len(self._sessions) >= MAX_REMEMBERED_SESSIONS:
@@ -172,6 +206,8 @@ class SandboxGateway:
                     session.currency,
                     scenario,
                     session.return_url,
+                    int(session.save_method),
+                    session.customer_ref or "",
                 ],
                 separators=(",", ":"),
             ).encode()
@@ -188,8 +224,17 @@ class SandboxGateway:
         payment_id, amount_minor, currency, scenario = fields[:4]
         # Sessions signed before return URLs were carried have four fields.
         return_url = str(fields[4]) if len(fields) > 4 else ""
+        # ... and those signed before methods could be saved, five.
+        save_method = bool(fields[5]) if len(fields) > 5 else False
+        customer_ref = str(fields[6]) if len(fields) > 6 and fields[6] else None
         return CheckoutSession(
-            str(payment_id), int(amount_minor), str(currency), str(scenario), return_url
+            str(payment_id),
+            int(amount_minor),
+            str(currency),
+            str(scenario),
+            return_url,
+            save_method,
+            customer_ref,
         )
 
     # --- charges -----------------------------------------------------------------------
@@ -273,12 +318,105 @@ class SandboxGateway:
             status, event, failure = "succeeded", "payment.succeeded", None
         if not self.record_charge(session, status):
             return []
+        if session.save_method and status != "failed":
+            self.save_method(session, session.customer_ref)
         charge = {
             "payment_id": session.payment_id,
             "amount_minor": session.amount_minor,
             "currency": session.currency,
         }
         return [self._callback(charge, event, failure_code=failure)]
+
+    # --- saved methods -----------------------------------------------------------------
+
+    def _method_token(self, secret: str, payment_id: str) -> str:
+        return METHOD_PREFIX + _mac(secret, f"method:{payment_id}")[:24]
+
+    def save_method(self, session: CheckoutSession, customer_ref: str | None) -> None:
+        """Keep the card a checkout was paid with, under ``customer_ref`` or a new
+        customer; once per payment."""
+        customer = customer_ref or (
+            CUSTOMER_PREFIX + _mac(self._secrets[0], f"customer:{session.payment_id}")[:16]
+        )
+        with self._write() as connection:
+            insert_ignoring_duplicates(
+                connection,
+                t.sandbox_methods,
+                {
+                    "token": self._method_token(self._secrets[0], session.payment_id),
+                    "customer_ref": customer,
+                    "scenario": session.scenario,
+                    "created_at": self._now(),
+                    "detached_at": None,
+                },
+            )
+
+    def method(self, token: str) -> Mapping[str, object] | None:
+        with self._engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
+            row = connection.execute(
+                select(t.sandbox_methods).where(t.sandbox_methods.c.token == token)
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    def method_saved_by(self, payment_id: str) -> Mapping[str, object] | None:
+        """The method ``payment_id`` saved, if any (under any of the secrets, so that a
+        method saved before a secret was rotated is still found)."""
+        tokens = [self._method_token(secret, payment_id) for secret in self._secrets]
+        with self._engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
+            row = connection.execute(
+                select(t.sandbox_methods).where(t.sandbox_methods.c.token.in_(tokens))
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    def detach(self, token: str) -> None:
+        """Take a method off file; detaching twice, or a method never saved, is fine."""
+        with self._write() as connection:
+            connection.execute(
+                update(t.sandbox_methods)
+                .where(
+                    t.sandbox_methods.c.token == token, t.sandbox_methods.c.detached_at.is_(None)
+                )
+                .values(detached_at=self._now())
+            )
+
+    def charge_method(
+        self, request: PaymentRequest, method: SavedMethodRef
+    ) -> tuple[str, str | None]:
+        """Charge a saved method with no buyer present, once per payment id: the
+        charge's status and failure code. A repeat answers what the first did.
+        Raises ``ProviderError`` where the method's scenario is ``unknown`` (the charge
+        is taken, the answer lost)."""
+        existing = self.charge(request.payment_id)
+        if existing is not None:
+            return self._saved_outcome(existing)
+        row = self.method(method.token)
+        if row is None or (
+            method.customer_ref is not None and row["customer_ref"] != method.customer_ref
+        ):
+            # Nothing is charged, so nothing is written: a repeat finds the same.
+            return "failed", "method_not_found"
+        if row["detached_at"] is not None:
+            return "failed", "method_detached"
+        scenario = str(row["scenario"])
+        status = {"decline": "failed", "pending_then_succeed": "processing"}.get(
+            scenario, "succeeded"
+        )
+        session = CheckoutSession(
+            request.payment_id, request.amount_minor, request.currency, scenario
+        )
+        if not self.record_charge(session, status):
+            # A concurrent request for the same payment was first: its charge stands.
+            charged = self.charge(request.payment_id)
+            assert charged is not None  # charges are never deleted
+            return self._saved_outcome(charged)
+        if scenario == "unknown":
+            raise ProviderError("sandbox: simulated time-out after the saved card was charged")
+        return status, "card_declined" if status == "failed" else None
+
+    @staticmethod
+    def _saved_outcome(charge: Mapping[str, object]) -> tuple[str, str | None]:
+        status = str(charge["status"])
+        return status, "card_declined" if status == "failed" else None
 
     def settle(self, payment_id: str) -> list[Callback]:
         """A processing payment clears (the second half of ``pending_then_succeed``)."""
@@ -352,6 +490,9 @@ class SandboxProvider:
                 request.payment_id, request.amount_minor, request.currency, scenario
             )
             self._gateway.record_charge(session, "succeeded")
+            if request.save_method:
+                # ... and the card was kept with it, as with a paid checkout.
+                self._gateway.save_method(session, request.customer_ref)
             raise ProviderError("sandbox: simulated time-out after the charge was taken")
         token = self._gateway.open_checkout(request, scenario)
         # No provider reference yet: the sandbox files the charge under our payment id,
@@ -377,6 +518,37 @@ class SandboxProvider:
         if self._gateway.refund(payment_id):
             return RefundResult(True, provider_ref=f"sbxr_{payment_id}")
         return RefundResult(False, failure_code="not_refundable")
+
+    # --- saved methods (``SavesPaymentMethods``) ------------------------------------
+
+    def saved_method(self, payment_id: str, provider_ref: str | None) -> SavedMethodDetails | None:
+        row = self._gateway.method_saved_by(payment_id)
+        if row is None or row["detached_at"] is not None:
+            return None
+        saved = row["created_at"]
+        assert isinstance(saved, datetime)
+        return SavedMethodDetails(
+            token=str(row["token"]),
+            customer_ref=str(row["customer_ref"]),
+            brand=CARD_BRAND,
+            last4=CARD_LAST4,
+            exp_month=saved.month,
+            exp_year=saved.year + CARD_YEARS,
+        )
+
+    def charge_saved(self, request: PaymentRequest, method: SavedMethodRef) -> ProviderResult:
+        status, failure = self._gateway.charge_method(request, method)
+        return ProviderResult(
+            _STATUS_STATES[status],
+            provider_ref=f"sbx_{request.payment_id}",
+            failure_code=failure,
+            amount_minor=request.amount_minor,
+        )
+
+    def forget_method(self, method: SavedMethodRef) -> None:
+        self._gateway.detach(method.token)
+
+    # --- callbacks ----------------------------------------------------------------------
 
     def parse_callback(
         self, headers: Mapping[str, str], body: bytes, now: datetime

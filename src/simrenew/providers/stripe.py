@@ -32,6 +32,23 @@ Documented formats implemented here:
   ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]``, ``v1`` =
   HMAC-SHA256(endpoint secret, ``"<t>.<raw body>"``), other schemes (``v0``) ignored,
   several ``v1`` during a secret roll: https://docs.stripe.com/webhooks#verify-manually
+- Saved cards (``SavesPaymentMethods``). Saving during a Checkout payment:
+  ``payment_intent_data[setup_future_usage]=off_session`` with ``customer`` (the
+  subscriber's Stripe customer) or ``customer_creation=always``; Checkout then attaches
+  the PaymentMethod to that customer:
+  https://docs.stripe.com/payments/checkout/save-during-payment,
+  https://docs.stripe.com/api/checkout/sessions/create. Only cards are offered when
+  saving: Alipay is a single-use method (https://docs.stripe.com/payments/alipay) and
+  Checkout's ``payment_method_options`` for Alipay and WeChat Pay take
+  ``setup_future_usage=none`` only. The card is the PaymentIntent's ``payment_method``
+  (``card.brand``, ``last4``, ``exp_month``, ``exp_year``, ``customer``):
+  https://docs.stripe.com/api/payment_methods/object. Charging it with nobody present:
+  PaymentIntent create with ``customer``, ``payment_method``, ``off_session=true``,
+  ``confirm=true``; a decline or a bank asking for authentication is a 402
+  ``card_error`` (``code``, ``decline_code``, ``payment_intent``):
+  https://docs.stripe.com/payments/save-during-payment#charge-saved-payment-method,
+  https://docs.stripe.com/api/payment_intents/create. Forgetting it: PaymentMethod
+  detach, https://docs.stripe.com/api/payment_methods/detach.
 - Events (``id``, ``type``, ``created``, ``data.object``):
   https://docs.stripe.com/api/events/object, https://docs.stripe.com/api/events/types,
   and which of them fulfil a Checkout order: https://docs.stripe.com/checkout/fulfillment
@@ -54,12 +71,20 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import stripe
+from stripe.params import PaymentIntentCreateParams
 from stripe.params.checkout import SessionCreateParams
 
 from simrenew.domain.errors import DomainError, SignatureInvalid
 from simrenew.domain.money import Money
 from simrenew.domain.payments import PaymentEvent, PaymentState
-from simrenew.ports import PaymentRequest, ProviderError, ProviderResult, RefundResult
+from simrenew.ports import (
+    PaymentRequest,
+    ProviderError,
+    ProviderResult,
+    RefundResult,
+    SavedMethodDetails,
+    SavedMethodRef,
+)
 
 NAME: Final = "stripe"
 SIGNATURE_HEADER: Final = "Stripe-Signature"
@@ -67,6 +92,12 @@ DEFAULT_API_BASE: Final = "https://api.stripe.com"
 DEFAULT_PAYMENT_METHODS: Final = ("card", "alipay", "wechat_pay")
 CURRENCIES: Final = ("HKD", "CNY")
 FAILURE_CODE_LENGTH: Final = 64  # payments.failure_code is VARCHAR(64)
+# The only method type we save: the only one Checkout can keep for off-session use
+# among those we take (Alipay and WeChat Pay are single-use there).
+SAVEABLE_METHOD: Final = "card"
+# In the metadata of PaymentIntents made by ``charge_saved``: nobody is on a Checkout
+# page to retry a decline, so their failures are final.
+OFF_SESSION_KEY: Final = "off_session"
 
 # Checkout's own locales for ours: Hong Kong Chinese, Simplified Chinese, English.
 _LOCALES: Final = {"zh-Hant": "zh-HK", "zh-Hans": "zh", "en": "en"}
@@ -139,10 +170,21 @@ def _intent_failure(intent: Obj) -> str | None:
     return _code(error.get("code") or error.get("type") or "payment_failed")
 
 
+def _off_session(intent: Obj) -> bool:
+    return (intent.get("metadata") or {}).get(OFF_SESSION_KEY) == "true"
+
+
 def _intent_result(intent: Obj) -> ProviderResult:
     """A PaymentIntent with no Checkout Session to retry on."""
     status = intent.get("status")
     ref = intent.get("id")
+    if status == "requires_action" and _off_session(intent):
+        # The bank wants the cardholder, who is not there: this charge cannot complete.
+        return ProviderResult(
+            PaymentState.FAILED,
+            provider_ref=ref,
+            failure_code=_intent_failure(intent) or "authentication_required",
+        )
     if status == "succeeded":
         return ProviderResult(
             PaymentState.SUCCEEDED, provider_ref=ref, amount_minor=intent.get("amount_received")
@@ -266,7 +308,9 @@ class StripeProvider:
             "cancel_url": return_url,
             "locale": _LOCALES.get(request.language, "auto"),
         }
-        if "wechat_pay" in self._methods:
+        if request.save_method:
+            self._save_during(params, request)
+        elif "wechat_pay" in self._methods:
             params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
         try:
             session = self._client.v1.checkout.sessions.create(
@@ -284,6 +328,18 @@ class StripeProvider:
             checkout_url=session.get("url"),
             amount_minor=result.amount_minor,
         )
+
+    def _save_during(self, params: SessionCreateParams, request: PaymentRequest) -> None:
+        """Make the Checkout Session keep the card for charges without the buyer."""
+        if SAVEABLE_METHOD not in self._methods:
+            raise ValueError("Stripe: saving needs cards, which this account does not take")
+        params["allowed_payment_method_types"] = [SAVEABLE_METHOD]
+        params["payment_intent_data"]["setup_future_usage"] = "off_session"
+        if request.customer_ref:
+            params["customer"] = request.customer_ref
+        else:
+            # A Customer to attach the card to: without one it cannot be reused.
+            params["customer_creation"] = "always"
 
     # --- status -----------------------------------------------------------------------
 
@@ -335,6 +391,121 @@ class StripeProvider:
         intent = self._client.v1.payment_intents.retrieve(intent_id).to_dict()
         self._check_owner((intent.get("metadata") or {}).get("payment_id"), payment_id)
         return _intent_result(intent)
+
+    # --- saved cards (``SavesPaymentMethods``) -----------------------------------------
+
+    def saved_method(self, payment_id: str, provider_ref: str | None) -> SavedMethodDetails | None:
+        try:
+            intent = self._paid_intent(payment_id, provider_ref)
+        except stripe.StripeError as exc:
+            raise ProviderError(f"stripe: {type(exc).__name__}: {exc.user_message}") from exc
+        if intent is None or intent.get("status") != "succeeded":
+            return None
+        method = intent.get("payment_method")
+        if not isinstance(method, dict) or method.get("type") != SAVEABLE_METHOD:
+            return None
+        customer = method.get("customer")
+        if isinstance(customer, dict):
+            customer = customer.get("id")
+        card = method.get(SAVEABLE_METHOD) or {}
+        if not customer or not card:
+            # Not attached to a Customer: Stripe will not charge it again.
+            return None
+        return SavedMethodDetails(
+            token=str(method["id"]),
+            customer_ref=str(customer),
+            brand=str(card.get("brand") or "card").lower(),
+            last4=card.get("last4"),
+            exp_month=card.get("exp_month"),
+            exp_year=card.get("exp_year"),
+        )
+
+    def _paid_intent(self, payment_id: str, provider_ref: str | None) -> Obj | None:
+        """The PaymentIntent of ``payment_id``, its ``payment_method`` expanded."""
+        if provider_ref and provider_ref.startswith("cs_"):
+            session = self._client.v1.checkout.sessions.retrieve(
+                provider_ref, {"expand": ["payment_intent.payment_method"]}
+            ).to_dict()
+            self._check_owner(session.get("client_reference_id"), payment_id)
+            intent = session.get("payment_intent")
+            return intent if isinstance(intent, dict) else None
+        intent_id = provider_ref if provider_ref and provider_ref.startswith("pi_") else None
+        if intent_id is None:
+            intent_id = self._find_intent(payment_id)
+        found = self._client.v1.payment_intents.retrieve(
+            intent_id, {"expand": ["payment_method"]}
+        ).to_dict()
+        self._check_owner((found.get("metadata") or {}).get("payment_id"), payment_id)
+        return found
+
+    @staticmethod
+    def saved_idempotency_key(payment_id: str) -> str:
+        """One off-session charge per payment: a retry after a time-out gets the first
+        PaymentIntent (or decline) back from Stripe, never a second charge."""
+        return f"simrenew-saved-{payment_id}"
+
+    def charge_saved(self, request: PaymentRequest, method: SavedMethodRef) -> ProviderResult:
+        if request.currency not in CURRENCIES:
+            raise ValueError(f"Stripe: currency {request.currency!r} is not one we sell in")
+        if request.amount_minor <= 0:
+            raise ValueError("Stripe: the amount must be positive")
+        params: PaymentIntentCreateParams = {
+            "amount": request.amount_minor,
+            "currency": request.currency.lower(),
+            "payment_method": method.token,
+            "allowed_payment_method_types": [SAVEABLE_METHOD],
+            "off_session": True,
+            "confirm": True,
+            "description": request.description,
+            "metadata": {
+                "payment_id": request.payment_id,
+                "order_id": request.order_id,
+                OFF_SESSION_KEY: "true",
+            },
+        }
+        if method.customer_ref:
+            params["customer"] = method.customer_ref
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params, {"idempotency_key": self.saved_idempotency_key(request.payment_id)}
+            ).to_dict()
+        except stripe.CardError as exc:
+            # Declined, or the bank wants the cardholder (authentication_required):
+            # final for a charge nobody is present to retry.
+            error = exc.error
+            code = (error.decline_code if error else None) or exc.code or "card_declined"
+            intent_obj = error.payment_intent if error else None
+            return ProviderResult(
+                PaymentState.FAILED,
+                provider_ref=None if intent_obj is None else str(intent_obj.id),
+                failure_code=_code(code),
+            )
+        except stripe.InvalidRequestError as exc:
+            # The method is gone (detached, another customer's): nothing was charged.
+            return ProviderResult(PaymentState.FAILED, failure_code=_code(exc.code or "refused"))
+        except stripe.StripeError as exc:
+            raise ProviderError(f"stripe: {type(exc).__name__}: {exc.user_message}") from exc
+        return _intent_result(intent)
+
+    def forget_method(self, method: SavedMethodRef) -> None:
+        try:
+            self._client.v1.payment_methods.detach(method.token)
+        except stripe.InvalidRequestError as exc:
+            # "No such PaymentMethod" (404) or "not attached to a customer" (400): gone
+            # already, as long as Stripe confirms it is not attached any more.
+            if exc.http_status != 404 and self._still_attached(method.token):
+                raise ProviderError(f"stripe: detach refused: {exc.user_message}") from exc
+        except stripe.StripeError as exc:
+            raise ProviderError(f"stripe: {type(exc).__name__}: {exc.user_message}") from exc
+
+    def _still_attached(self, token: str) -> bool:
+        try:
+            found = self._client.v1.payment_methods.retrieve(token).to_dict()
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return False
+            raise
+        return found.get("customer") is not None
 
     # --- refunds ----------------------------------------------------------------------
 
@@ -463,8 +634,9 @@ class StripeProvider:
             amount = self._money(intent["amount_received"], intent["currency"])
         elif kind == "payment_intent.payment_failed":
             # The Checkout page stays open after a decline and the buyer may pay another
-            # way: pending, with the decline code, not a final "failed".
-            state = PaymentState.PENDING
+            # way: pending, with the decline code, not a final "failed". An off-session
+            # charge has no page: its decline is final.
+            state = PaymentState.FAILED if _off_session(intent) else PaymentState.PENDING
             failure = _intent_failure(intent) or "payment_failed"
             amount = self._money(intent["amount"], intent["currency"])
         else:

@@ -41,7 +41,6 @@ from simrenew.domain.errors import (
     CardNotFound,
     InvalidInput,
     OfferNotAvailable,
-    PaymentMethodNotFound,
 )
 from simrenew.domain.ids import new_id
 from simrenew.domain.outbox import OutboxKind
@@ -49,6 +48,8 @@ from simrenew.ports import AuthConfig, UnitOfWork
 from simrenew.services.cards import CardView, card_view
 from simrenew.services.context import Context
 from simrenew.services.lookup import find_card, normalize_card_key
+from simrenew.services.payment_methods import usable_method
+from simrenew.services.scheduled_jobs import schedule_period
 
 _SECOND = timedelta(seconds=1)
 
@@ -435,17 +436,20 @@ def set_auto_renew(
     offer_code: str | None,
     payment_token_id: str | None,
 ) -> AutoRenewSetting:
-    """Store the card's auto-renew choice (acted on by a later release). Raises
-    ``CardNotFound``, ``OfferNotFound``, ``OfferNotAvailable``, ``InvalidInput``, and
-    ``PaymentMethodNotFound`` for any payment method id: saving methods comes with the
-    real payment providers, so no id can name one yet."""
+    """Store the card's auto-renew choice: an offer and one of the subscriber's saved
+    payment methods (``payment_token_id`` is its id), both required to turn it on.
+    Raises ``CardNotFound``, ``OfferNotFound``, ``OfferNotAvailable``,
+    ``InvalidInput``, ``PaymentMethodNotFound`` (not theirs, or none) and
+    ``PaymentMethodUnusable`` (deleted, expired, provider gone)."""
     if enabled and not offer_code:
         raise InvalidInput("Auto-renew needs an offer to renew with.")
-    if payment_token_id is not None:
-        raise PaymentMethodNotFound(key=payment_token_id)
+    if enabled and payment_token_id is None:
+        raise InvalidInput("Auto-renew needs a saved payment method to charge.")
     now = ctx.clock.now()
     with ctx.uow() as uow:
         card = own_card(uow, subscriber, card_id)
+        if payment_token_id is not None:
+            usable_method(uow, ctx, subscriber.id, payment_token_id)
         if offer_code is not None:
             offer = uow.catalog.offer(offer_code)
             sold = {o.code for o in uow.catalog.offers_for(card.product_line)}
@@ -460,5 +464,8 @@ def set_auto_renew(
             updated_at=now,
         )
         uow.accounts.save_auto_renew(setting)
+        if enabled:
+            # The period's tries still to come are recorded with the choice.
+            schedule_period(uow, ctx, card, now=now)
         uow.commit()
     return setting

@@ -9,7 +9,13 @@ from datetime import timedelta
 
 from simrenew.domain.errors import ProviderUnavailable
 from simrenew.domain.vouchers import VoucherPolicy
-from simrenew.ports import AuthConfig, Clock, PaymentProvider, UnitOfWorkFactory
+from simrenew.ports import (
+    AuthConfig,
+    Clock,
+    PaymentProvider,
+    ReminderCalendar,
+    UnitOfWorkFactory,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,8 @@ class Context:
     auth: AuthConfig | None = None
     # Voucher PIN hashing and redemption limits (services/vouchers.py).
     vouchers: VoucherPolicy | None = None
+    # The .ics that reminder e-mails carry (services/reminders.py); None: no attachment.
+    calendar: ReminderCalendar | None = None
 
     def provider(self, name: str) -> PaymentProvider:
         try:

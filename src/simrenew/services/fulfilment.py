@@ -20,7 +20,7 @@ from simrenew.domain.ledger import EntryKind, post
 from simrenew.domain.messages import MessageKind, refund_reason
 from simrenew.domain.money import Money
 from simrenew.domain.orders import Order, OrderState
-from simrenew.domain.outbox import OutboxKind, ProvisionAction
+from simrenew.domain.outbox import ProvisionAction
 from simrenew.domain.promotions import PriceQuote
 from simrenew.domain.renewals import plan_renewal
 from simrenew.domain.timeutil import end_of_day
@@ -28,6 +28,8 @@ from simrenew.ports import UnitOfWork
 from simrenew.services.context import Context
 from simrenew.services.notifications import enqueue_message
 from simrenew.services.provisioning import enqueue_provision
+from simrenew.services.refunds import request_refund
+from simrenew.services.scheduled_jobs import schedule_period
 
 ACTOR = "system:fulfilment"
 
@@ -77,6 +79,9 @@ def fulfil_paid_order(
         uow.cards.add_ledger_entry(entry)
         renewed = replace(renewed, balance_minor=entry.balance_after.amount_minor)
     uow.cards.update(renewed, at=now)
+    if renewed.validity_end != card.validity_end or renewed.state is not card.state:
+        # The new period's expiry, reminders and auto-renew attempts, recorded with it.
+        schedule_period(uow, ctx, renewed, now=now)
 
     if plan.period is not None:
         uow.cards.add_period(plan.period)
@@ -172,7 +177,7 @@ def refund_order(
     uow.catalog.release_redemptions(order.id)
     for payment in uow.payments.list_for_order(order.id):
         if payment.state.value == "succeeded":
-            enqueue_refund(uow, payment.id, order.id, reason_code, now=now)
+            request_refund(uow, payment, reason=reason_code, requested_by=ACTOR, now=now)
     enqueue_message(
         uow,
         ctx,
@@ -186,14 +191,3 @@ def refund_order(
         reason=refund_reason(reason_code, card.language),
     )
     return refunding
-
-
-def enqueue_refund(
-    uow: UnitOfWork, payment_id: str, order_id: str, reason_code: str, *, now: datetime
-) -> None:
-    uow.outbox.add(
-        OutboxKind.REFUND,
-        {"payment_id": payment_id, "order_id": order_id, "reason": reason_code},
-        at=now,
-        dedupe_key=f"refund:{payment_id}",
-    )

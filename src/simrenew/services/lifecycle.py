@@ -1,15 +1,21 @@
 """Card lifecycle over time: ``active → grace`` when validity ends, ``grace →
 terminated`` when grace ends. Each move is recorded with reason and actor, and the
-network told through the outbox."""
+network told through the outbox.
+
+The scheduled ``expire`` and ``terminate`` jobs (services/scheduled_jobs.py) make
+each move at its second; ``sweep_lifecycle`` is the backstop that finds any card
+whose time has passed without its job (it runs with the worker's other sweeps)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from simrenew.domain.cards import CardState
+from simrenew.domain.cards import Card, CardState
+from simrenew.domain.catalog import ProductLine
 from simrenew.domain.outbox import ProvisionAction
 from simrenew.domain.timeutil import start_of_day
+from simrenew.ports import UnitOfWork
 from simrenew.services.context import Context
 from simrenew.services.provisioning import enqueue_provision
 
@@ -20,6 +26,40 @@ ACTOR = "system:lifecycle"
 class SweepResult:
     to_grace: int
     terminated: int
+
+
+def expire_card(uow: UnitOfWork, card: Card, *, now: datetime) -> Card:
+    """``active → grace`` for ``card`` (locked by the caller, validity passed): the
+    move recorded and the network told to suspend outgoing service."""
+    ended = card.validity_end.isoformat() if card.validity_end else "-"
+    moved = card.move_to(CardState.GRACE, reason=f"validity ended {ended}", actor=ACTOR, at=now)
+    uow.cards.update(moved, at=now)
+    enqueue_provision(uow, moved, ProvisionAction.SUSPEND, at=now, cause=ended)
+    return moved
+
+
+def terminate_card(
+    uow: UnitOfWork, ctx: Context, card: Card, line: ProductLine, *, now: datetime
+) -> Card:
+    """``grace → terminated`` for ``card`` (locked by the caller, grace passed): the
+    numbers rest in the cooling-off pool for the product line's days, and the
+    network is told."""
+    ended = card.validity_end.isoformat() if card.validity_end else "-"
+    moved = card.move_to(
+        CardState.TERMINATED,
+        reason=f"grace of {line.grace_days} days after {ended} ended",
+        actor=ACTOR,
+        at=now,
+    )
+    uow.cards.update(moved, at=now)
+    today = now.astimezone(ctx.clock.tz).date()
+    uow.cards.release_numbers(
+        moved,
+        at=now,
+        reusable_from=start_of_day(today + timedelta(days=line.cooling_off_days), ctx.clock.tz),
+    )
+    enqueue_provision(uow, moved, ProvisionAction.TERMINATE, at=now, cause=ended)
+    return moved
 
 
 def sweep_lifecycle(ctx: Context, *, batch: int = 500) -> SweepResult:
@@ -38,16 +78,7 @@ def sweep_lifecycle(ctx: Context, *, batch: int = 500) -> SweepResult:
                     or card.validity_end >= today
                 ):
                     continue
-                moved = card.move_to(
-                    CardState.GRACE,
-                    reason=f"validity ended {card.validity_end.isoformat()}",
-                    actor=ACTOR,
-                    at=now,
-                )
-                uow.cards.update(moved, at=now)
-                enqueue_provision(
-                    uow, moved, ProvisionAction.SUSPEND, at=now, cause=card.validity_end.isoformat()
-                )
+                expire_card(uow, card, now=now)
                 to_grace += 1
             uow.commit()
         if len(due) < batch:
@@ -65,22 +96,7 @@ def sweep_lifecycle(ctx: Context, *, batch: int = 500) -> SweepResult:
                     card = uow.cards.get(candidate.id, lock=True)
                     if card.state is not CardState.GRACE:
                         continue
-                    ended = card.validity_end.isoformat() if card.validity_end else "-"
-                    moved = card.move_to(
-                        CardState.TERMINATED,
-                        reason=f"grace of {line.grace_days} days after {ended} ended",
-                        actor=ACTOR,
-                        at=now,
-                    )
-                    uow.cards.update(moved, at=now)
-                    uow.cards.release_numbers(
-                        moved,
-                        at=now,
-                        reusable_from=start_of_day(
-                            today + timedelta(days=line.cooling_off_days), ctx.clock.tz
-                        ),
-                    )
-                    enqueue_provision(uow, moved, ProvisionAction.TERMINATE, at=now, cause=ended)
+                    terminate_card(uow, ctx, card, line, now=now)
                     terminated += 1
                 uow.commit()
             if len(due) < batch:

@@ -23,6 +23,7 @@ from simrenew.domain.promotions import Promotion
 from simrenew.services.context import Context
 from simrenew.services.fulfilment import fulfil_paid_order
 from simrenew.services.lookup import normalize_card_key
+from simrenew.services.payment_methods import saver
 from simrenew.services.payments import (
     check_payment,
     new_payment,
@@ -85,13 +86,18 @@ def checkout(
     pay_with: str,
     return_url: str = "",
     scenario: str | None = None,
+    save_for: str | None = None,
 ) -> Checkout:
     """``place_order`` and open its payment with ``pay_with`` in the same transaction,
     then ask the provider for its checkout (with no transaction open). What most
     callers want: one step from "buy this" to a payment page. A repeat with the same
-    idempotency key whose order is still unpaid gets its checkout again."""
-    ctx.provider(pay_with)
-    placed = _place(ctx, command, pay_with=pay_with)
+    idempotency key whose order is still unpaid gets its checkout again.
+    ``save_for`` keeps the buyer's method for that subscriber (``start_payment``)."""
+    if save_for is None:
+        ctx.provider(pay_with)
+    else:
+        saver(ctx, pay_with)
+    placed = _place(ctx, command, pay_with=pay_with, save_for=save_for)
     if placed.payment is None:
         if not placed.created and placed.order.state is OrderState.AWAITING_PAYMENT:
             # A repeat of the same request (a retry after a crash or a lost answer):
@@ -103,6 +109,7 @@ def checkout(
                 actor=command.actor,
                 return_url=return_url,
                 scenario=scenario,
+                save_for=save_for,
             )
             return Checkout(placed.order, False, payment)
         return placed
@@ -122,7 +129,9 @@ class _Placed(Checkout):
     language: str = "zh-Hant"
 
 
-def _place(ctx: Context, command: PlaceOrder, *, pay_with: str | None) -> _Placed:
+def _place(
+    ctx: Context, command: PlaceOrder, *, pay_with: str | None, save_for: str | None = None
+) -> _Placed:
     now = ctx.clock.now()
     scope = f"order:{command.actor}"
     order_id = new_id("ord")
@@ -193,7 +202,7 @@ def _place(ctx: Context, command: PlaceOrder, *, pay_with: str | None) -> _Place
             uow.orders.update(paid, order.state, reason="nothing to pay", actor=command.actor)
             order = fulfil_paid_order(uow, ctx, paid, now=now)
         elif pay_with is not None:
-            payment = new_payment(order, pay_with, now=now)
+            payment = new_payment(order, pay_with, now=now, save_for=save_for)
             uow.payments.add(payment, actor=command.actor)
         uow.commit()
         return _Placed(order, True, payment, card.language)

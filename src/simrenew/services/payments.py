@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from simrenew.domain.errors import Conflict, PaymentMismatch, ProviderUnavailable
 from simrenew.domain.ids import new_id
 from simrenew.domain.messages import MessageKind
 from simrenew.domain.money import Money
-from simrenew.domain.orders import Order, OrderState
+from simrenew.domain.orders import Channel, Order, OrderState
+from simrenew.domain.payment_methods import PaymentMethod
 from simrenew.domain.payments import (
     RECHECK_SCHEDULE,
     EventOutcome,
@@ -29,10 +31,19 @@ from simrenew.domain.payments import (
     PaymentState,
     next_recheck,
 )
-from simrenew.ports import AuditRecord, PaymentRequest, ProviderError, ProviderResult, UnitOfWork
+from simrenew.ports import (
+    AuditRecord,
+    PaymentRequest,
+    ProviderError,
+    ProviderResult,
+    SavedMethodRef,
+    UnitOfWork,
+)
 from simrenew.services.context import Context
-from simrenew.services.fulfilment import enqueue_refund, fulfil_paid_order, refund_order
+from simrenew.services.fulfilment import fulfil_paid_order, refund_order
 from simrenew.services.notifications import enqueue_message
+from simrenew.services.payment_methods import enqueue_save, saver, usable_method
+from simrenew.services.refunds import request_refund
 
 RECHECK_PERIOD = RECHECK_SCHEDULE[-1]
 
@@ -42,7 +53,14 @@ class OrderNotPayable(Conflict):
     template = "Order {order} is {state} and cannot be paid."
 
 
-def new_payment(order: Order, provider_name: str, *, now: datetime) -> Payment:
+def new_payment(
+    order: Order,
+    provider_name: str,
+    *,
+    now: datetime,
+    save_for: str | None = None,
+    method_id: str | None = None,
+) -> Payment:
     """A pending payment for what ``order`` costs; the caller stores it."""
     return Payment(
         id=new_id("pay"),
@@ -52,6 +70,23 @@ def new_payment(order: Order, provider_name: str, *, now: datetime) -> Payment:
         amount=order.price,
         created_at=now,
         updated_at=now,
+        save_for=save_for,
+        method_id=method_id,
+    )
+
+
+def _payment_request(
+    payment: Payment, order: Order, *, language: str, return_url: str = "", **extra: Any
+) -> PaymentRequest:
+    return PaymentRequest(
+        payment_id=payment.id,
+        order_id=order.id,
+        amount_minor=payment.amount.amount_minor,
+        currency=payment.amount.currency,
+        description=f"{order.offer_code} {order.id}",
+        language=language,
+        return_url=return_url.replace("{order_id}", order.id),
+        **extra,
     )
 
 
@@ -72,15 +107,18 @@ def request_checkout(
     becomes the order's id, which callers that open the order and its payment in one
     step do not know beforehand."""
     provider = ctx.provider(payment.provider)
-    request = PaymentRequest(
-        payment_id=payment.id,
-        order_id=order.id,
-        amount_minor=payment.amount.amount_minor,
-        currency=payment.amount.currency,
-        description=f"{order.offer_code} {order.id}",
+    customer_ref = None
+    if payment.save_for is not None:
+        with ctx.uow(write=False) as uow:
+            customer_ref = uow.payment_methods.customer_ref(payment.save_for, payment.provider)
+    request = _payment_request(
+        payment,
+        order,
         language=language,
-        return_url=return_url.replace("{order_id}", order.id),
+        return_url=return_url,
         scenario=scenario,
+        save_method=payment.save_for is not None,
+        customer_ref=customer_ref,
     )
     try:
         result = provider.create_payment(request)
@@ -104,16 +142,78 @@ def start_payment(
     actor: str,
     return_url: str = "",
     scenario: str | None = None,
+    save_for: str | None = None,
 ) -> Payment:
     """Start paying ``order_id`` with ``provider_name``; returns the payment, with a
     checkout URL for hosted pages. While a payment with the same provider is still
     pending, that payment is returned instead of a second one. An earlier payment
     that may have taken the money (``unknown``, or ``pending`` with another provider)
     is re-checked with its provider first; if it did, the order is paid and no new
-    payment is started. Raises ``OrderNotPayable`` unless the order awaits payment,
-    ``ProviderUnavailable`` for an unknown provider.
+    payment is started. ``save_for`` (a subscriber id) asks the provider to keep the
+    buyer's method for that subscriber once the payment succeeds. Raises
+    ``OrderNotPayable`` unless the order awaits payment, ``ProviderUnavailable`` for
+    an unknown provider, ``MethodCannotBeSaved`` when ``save_for`` is given for a
+    provider that keeps no methods.
     """
-    ctx.provider(provider_name)
+    if save_for is None:
+        ctx.provider(provider_name)
+    else:
+        saver(ctx, provider_name)
+    payment, order, language = _open_payment(
+        ctx, order_id, provider_name, actor=actor, save_for=save_for
+    )
+    return request_checkout(
+        ctx, payment, order, language=language, return_url=return_url, scenario=scenario
+    )
+
+
+def pay_with_saved_method(
+    ctx: Context, order_id: str, method_id: str, *, subscriber_id: str, actor: str
+) -> Payment:
+    """Pay ``order_id`` with one of ``subscriber_id``'s saved methods, no buyer at a
+    provider page: the provider charges the method at once. Asking again while that
+    charge is still pending hands back the same payment; the provider's idempotency
+    per payment id makes a repeated charge call charge once. A charge whose answer
+    is lost is ``unknown`` and re-checked like any other. Raises
+    ``PaymentMethodNotFound``, ``PaymentMethodUnusable`` and ``OrderNotPayable``."""
+    with ctx.uow(write=False) as uow:
+        method = usable_method(uow, ctx, subscriber_id, method_id)
+    payment, order, _ = _open_payment(
+        ctx, order_id, method.provider, actor=actor, method_id=method.id
+    )
+    if payment.state is not PaymentState.PENDING:
+        return payment
+    return charge_saved_method(ctx, payment, order, method)
+
+
+def charge_saved_method(
+    ctx: Context, payment: Payment, order: Order, method: PaymentMethod
+) -> Payment:
+    """Ask the provider to charge ``method`` for ``payment`` (already committed as
+    pending, naming the method) and record the answer. Call it with no transaction
+    open; no answer leaves the payment ``unknown``."""
+    request = _payment_request(payment, order, language="")
+    try:
+        result = saver(ctx, method.provider).charge_saved(
+            request, SavedMethodRef(token=method.token, customer_ref=method.customer_ref)
+        )
+    except ProviderError as exc:
+        result = ProviderResult(PaymentState.UNKNOWN, failure_code=f"provider_error: {exc}"[:64])
+    return record_provider_result(ctx, payment.id, result, reason="saved method charged")
+
+
+def _open_payment(
+    ctx: Context,
+    order_id: str,
+    provider_name: str,
+    *,
+    actor: str,
+    save_for: str | None = None,
+    method_id: str | None = None,
+) -> tuple[Payment, Order, str]:
+    """The payment to go on with for ``order_id`` (a new one, committed as pending, or
+    the one still pending for the same provider and purpose), its order and the
+    card's language. Payments that may have paid already are re-checked first."""
     checked_first = False
     while True:
         with ctx.uow() as uow:
@@ -128,7 +228,9 @@ def start_payment(
                 pending = [
                     p
                     for p in payments
-                    if p.provider == provider_name and p.state is PaymentState.PENDING
+                    if p.provider == provider_name
+                    and p.state is PaymentState.PENDING
+                    and (p.save_for, p.method_id) == (save_for, method_id)
                 ]
                 card = uow.cards.get(order.card_id)
                 if pending:
@@ -137,18 +239,21 @@ def start_payment(
                     # payment), never a second charge.
                     payment = pending[0]
                 else:
-                    payment = new_payment(order, provider_name, now=ctx.clock.now())
+                    payment = new_payment(
+                        order,
+                        provider_name,
+                        now=ctx.clock.now(),
+                        save_for=save_for,
+                        method_id=method_id,
+                    )
                     uow.payments.add(payment, actor=actor)
                     uow.commit()
-                break
+                return payment, order, card.language
         # Leaving the block rolled back: no lock is held while the providers are asked,
         # and the order is looked at again afterwards (now paid, or still awaiting).
         for doubtful in in_doubt:
             check_payment(ctx, doubtful, reason="re-checked before a new payment")
         checked_first = True
-    return request_checkout(
-        ctx, payment, order, language=card.language, return_url=return_url, scenario=scenario
-    )
 
 
 def _may_have_paid(payment: Payment, provider_name: str) -> bool:
@@ -274,10 +379,42 @@ def check_payment(
     the schedule moves on towards a person looking at it."""
     result: ProviderResult | None
     try:
-        result = ctx.provider(payment.provider).fetch_status(payment.id, payment.provider_ref)
+        if _lost_saved_charge(ctx, payment):
+            result = _ask_saved_charge_again(ctx, payment)
+        else:
+            result = ctx.provider(payment.provider).fetch_status(payment.id, payment.provider_ref)
     except (ProviderError, ProviderUnavailable):
         result = None
     return record_check(ctx, payment.id, result, reason=reason, lease_until=lease_until)
+
+
+# How long every provider that keeps methods remembers a charge's idempotency key
+# (PayPal-Request-Id: 6 hours for orders; Stripe's Idempotency-Key: 24 hours).
+SAVED_CHARGE_KEY_KEPT = timedelta(hours=6)
+
+
+def _lost_saved_charge(ctx: Context, payment: Payment) -> bool:
+    """A saved-method charge whose answer was lost has no provider reference to look
+    it up by (PayPal cannot search its orders). Asking to charge again with the same
+    idempotency key returns the first charge's outcome without charging again, while
+    the provider still remembers the key; after that, only ``fetch_status``."""
+    return (
+        payment.method_id is not None
+        and payment.provider_ref is None
+        and payment.state is PaymentState.UNKNOWN
+        and ctx.clock.now() - payment.created_at < SAVED_CHARGE_KEY_KEPT
+    )
+
+
+def _ask_saved_charge_again(ctx: Context, payment: Payment) -> ProviderResult:
+    assert payment.method_id is not None
+    with ctx.uow(write=False) as uow:
+        order = uow.orders.get(payment.order_id)
+        method = uow.payment_methods.get(payment.method_id)
+    return saver(ctx, payment.provider).charge_saved(
+        _payment_request(payment, order, language=""),
+        SavedMethodRef(token=method.token, customer_ref=method.customer_ref),
+    )
 
 
 def record_check(
@@ -366,9 +503,11 @@ def move_payment(
     uow.payments.update(moved, before.state, reason=reason, actor=actor)
     if target is PaymentState.SUCCEEDED:
         _on_success(uow, ctx, moved)
+        enqueue_save(uow, moved, now=now)
     elif target is PaymentState.FAILED:
         order = uow.orders.get(moved.order_id)
-        if order.state is OrderState.AWAITING_PAYMENT:
+        # Auto-renew tells its own failures, with when it tries next.
+        if order.state is OrderState.AWAITING_PAYMENT and order.channel is not Channel.AUTO_RENEW:
             card = uow.cards.get(order.card_id)
             enqueue_message(
                 uow,
@@ -401,7 +540,9 @@ def _on_success(uow: UnitOfWork, ctx: Context, payment: Payment) -> None:
     else:
         # The order was already paid by another payment (two checkout pages, a retry
         # that both went through): this money is not owed, give it back.
-        enqueue_refund(uow, payment.id, order.id, "duplicate_payment", now=now)
+        request_refund(
+            uow, payment, reason="duplicate_payment", requested_by="system:payments", now=now
+        )
 
 
 def _reclaim_promotions(uow: UnitOfWork, order: Order, *, now: datetime) -> None:

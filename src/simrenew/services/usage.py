@@ -9,6 +9,7 @@ from simrenew.domain.buckets import consume
 from simrenew.domain.catalog import BucketKind
 from simrenew.services.context import Context
 from simrenew.services.lookup import find_card
+from simrenew.services.scheduled_jobs import schedule_data_reminders
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,5 +41,7 @@ def record_usage(
             return UsageApplied(True, 0)
         after = {b.id: b.used for b in result.buckets}
         uow.cards.set_bucket_use([(bucket_id, after[bucket_id]) for bucket_id, _ in result.taken])
+        if kind is BucketKind.DATA_MB and result.taken:
+            schedule_data_reminders(uow, ctx, card, result.buckets, now=ctx.clock.now())
         uow.commit()
         return UsageApplied(False, result.overage)

@@ -43,6 +43,19 @@ def current_subscriber(ctx: CtxDep, token: Annotated[str, Depends(session_token)
         raise _not_authenticated() from None
 
 
+def optional_subscriber(
+    ctx: CtxDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Subscriber | None:
+    """The subscriber when a session is presented, None when none is; a session that
+    is presented but not valid is still a 401 (never silently anonymous)."""
+    token = bearer.credentials if bearer is not None and bearer.credentials else cookie
+    if not token:
+        return None
+    return current_subscriber(ctx, token)
+
+
 def _not_authenticated() -> Problem:
     problem = Problem(
         401,
@@ -76,3 +89,4 @@ def clear_session_cookie(response: Response) -> None:
 
 SessionTokenDep = Annotated[str, Depends(session_token)]
 SubscriberDep = Annotated[Subscriber, Depends(current_subscriber)]
+OptionalSubscriberDep = Annotated[Subscriber | None, Depends(optional_subscriber)]

@@ -129,6 +129,19 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "zh-Hans": ("找不到付款方式", "找不到已保存的付款方式 {key}。"),
         "en": ("Payment method not found", "No saved payment method {key}."),
     },
+    "payment_method_unusable": {
+        "zh-Hant": ("付款方式無法使用", "已儲存的付款方式 {method} 無法扣款：{reason}。"),
+        "zh-Hans": ("付款方式无法使用", "已保存的付款方式 {method} 无法扣款：{reason}。"),
+        "en": (
+            "Payment method cannot be used",
+            "The saved payment method {method} cannot be charged: {reason}.",
+        ),
+    },
+    "method_cannot_be_saved": {
+        "zh-Hant": ("無法儲存付款方式", "以 {provider} 付款無法儲存作日後使用。"),
+        "zh-Hans": ("无法保存付款方式", "使用 {provider} 付款无法保存供日后使用。"),
+        "en": ("Method cannot be saved", "Payments with {provider} cannot be kept for later."),
+    },
     "order_not_found": {
         "zh-Hant": ("找不到訂單", "沒有訂單 {key}。"),
         "zh-Hans": ("找不到订单", "没有订单 {key}。"),

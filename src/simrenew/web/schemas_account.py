@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 
 from simrenew.domain.accounts import AutoRenewSetting
 from simrenew.domain.cards import Card
+from simrenew.domain.payment_methods import PaymentMethod
 from simrenew.services.auth import AccountPreferences, CodeSent
+from simrenew.services.auto_renew import LastTry
 from simrenew.services.cards import CardView
 
 Language = Literal["zh-Hant", "zh-Hans", "en"]
@@ -204,25 +206,76 @@ class AutoRenewIn(BaseModel):
     payment_token_id: str | None = Field(
         default=None,
         max_length=128,
-        description="The id of a saved payment method. Saving methods comes with the real "
-        "payment providers; until then the only accepted value is null "
-        "(404 `payment_method_not_found` otherwise).",
-        examples=[None],
+        description="The id of one of my saved payment methods (GET "
+        "/api/v1/me/payment-methods) to charge; required when enabled.",
+        examples=["pm_019aa8e5d4420000a1b2c3d4e5f60718"],
     )
+
+
+class AutoRenewTryOut(BaseModel):
+    at: datetime
+    order_id: str
+    result: Literal["renewed", "failed", "in_progress"]
+    failure_code: str | None = Field(examples=["card_declined"])
 
 
 class AutoRenewOut(AutoRenewIn):
     card_id: str
     updated_at: datetime
+    last_try: AutoRenewTryOut | None = Field(
+        description="The newest automatic try: tries run 24 h, 12 h and 2 h before the "
+        "validity ends and 1 day into grace; after the last failed one auto-renew is off."
+    )
 
     @classmethod
-    def of(cls, setting: AutoRenewSetting) -> AutoRenewOut:
+    def of(cls, setting: AutoRenewSetting, last: LastTry | None = None) -> AutoRenewOut:
         return cls(
             card_id=setting.card_id,
             enabled=setting.enabled,
             offer_code=setting.offer_code,
             payment_token_id=setting.payment_token_id,
             updated_at=setting.updated_at,
+            last_try=(
+                AutoRenewTryOut(
+                    at=last.at,
+                    order_id=last.order_id,
+                    result=last.result,
+                    failure_code=last.failure_code,
+                )
+                if last
+                else None
+            ),
+        )
+
+
+class PaymentMethodOut(BaseModel):
+    """A saved method as its owner sees it: never a card number, only what tells
+    two methods apart."""
+
+    id: str = Field(examples=["pm_019aa8e5d4420000a1b2c3d4e5f60718"])
+    provider: str = Field(examples=["stripe"])
+    brand: str = Field(examples=["visa"])
+    last4: str | None = Field(examples=["4242"])
+    exp_month: int | None = Field(examples=[12])
+    exp_year: int | None = Field(examples=[2028])
+    label: str | None = Field(description="e.g. a masked PayPal address", examples=[None])
+    description: str = Field(examples=["VISA •••• 4242"])
+    expired: bool = Field(examples=[False])
+    created_at: datetime
+
+    @classmethod
+    def of(cls, method: PaymentMethod, today: date) -> PaymentMethodOut:
+        return cls(
+            id=method.id,
+            provider=method.provider,
+            brand=method.brand,
+            last4=method.last4,
+            exp_month=method.exp_month,
+            exp_year=method.exp_year,
+            label=method.label,
+            description=method.describe(),
+            expired=method.expired_on(today),
+            created_at=method.created_at,
         )
 
 

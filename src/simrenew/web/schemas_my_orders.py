@@ -72,3 +72,9 @@ class MyOrderIn(BaseModel):
     offer_code: str = Field(min_length=1, max_length=48, examples=["ONE2-M1"])
     coupon: str | None = Field(default=None, max_length=48, examples=["GBA2026"])
     pay_with: str = PAY_WITH_FIELD
+    save_method: bool = Field(
+        default=False,
+        description="Keep the method I pay with for auto-renew and one-tap renewals "
+        "(409 `method_cannot_be_saved` for a provider that keeps none).",
+        examples=[False],
+    )

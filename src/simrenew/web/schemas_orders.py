@@ -234,6 +234,22 @@ class StartPaymentIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"pay_with": "sandbox"}]})
 
     pay_with: str = PAY_WITH_FIELD
+    save_method: bool = Field(
+        default=False,
+        description="Keep the method the buyer pays with for later (auto-renew, "
+        "one-tap renewals), for the logged-in subscriber: needs a session, and a "
+        "provider that keeps methods (409 `method_cannot_be_saved` otherwise).",
+        examples=[False],
+    )
+
+
+class PayWithSavedMethodIn(BaseModel):
+    payment_method_id: str = Field(
+        min_length=1,
+        max_length=48,
+        description="One of my saved payment methods (GET /api/v1/me/payment-methods).",
+        examples=["pm_019aa8e5d4420000a1b2c3d4e5f60718"],
+    )
 
 
 class PaymentStartedOut(BaseModel):

@@ -9,19 +9,23 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from simrenew.db.uow import SqlUnitOfWorkFactory
+from simrenew.domain.auto_renew import AutoRenewOutcome, AutoRenewTry
 from simrenew.domain.outbox import OutboxKind, OutboxMessage, OutboxState, retry_delay
 from simrenew.ports import (
+    DeliveryError,
     EmailSender,
     NetworkCommand,
     NetworkGateway,
     PermanentDeliveryError,
     SmsSender,
 )
+from simrenew.services.auto_renew import run_auto_renew_try
 from simrenew.services.context import Context
-from simrenew.services.refunds import record_refund
+from simrenew.services.payment_methods import forget_method, save_method_of
+from simrenew.services.refunds import record_refund_answer, refund_to_ask
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,9 @@ class OutboxRelay:
             OutboxKind.EMAIL: self._send_email,
             OutboxKind.PROVISION: self._provision,
             OutboxKind.REFUND: self._refund,
+            OutboxKind.SAVE_METHOD: self._save_method,
+            OutboxKind.FORGET_METHOD: self._forget_method,
+            OutboxKind.AUTO_RENEW: self._auto_renew,
         }[kind]
 
     def _send_sms(self, message: OutboxMessage) -> None:
@@ -123,8 +130,17 @@ class OutboxRelay:
         if self.email is None:
             raise PermanentDeliveryError("no e-mail channel configured")
         payload = message.payload
+        # Attachments travel as text in the payload (reminders' .ics calendar files).
+        attachments = [
+            (item["filename"], item["content_type"], item["text"].encode("utf-8"))
+            for item in payload.get("attachments") or ()
+        ]
         self.email.send_email(
-            payload["to"], payload["subject"], payload["text"], message_id=message.id
+            payload["to"],
+            payload["subject"],
+            payload["text"],
+            message_id=message.id,
+            attachments=attachments,
         )
 
     def _provision(self, message: OutboxMessage) -> None:
@@ -140,14 +156,39 @@ class OutboxRelay:
             )
         )
 
-    def _refund(self, message: OutboxMessage) -> None:
+    def _save_method(self, message: OutboxMessage) -> None:
+        save_method_of(self.ctx, message.payload["payment_id"])
+
+    def _forget_method(self, message: OutboxMessage) -> None:
+        forget_method(self.ctx, message.payload["method_id"])
+
+    def _auto_renew(self, message: OutboxMessage) -> None:
         payload = message.payload
-        with self.uow(write=False) as uow:
-            payment = uow.payments.get(payload["payment_id"])
-        provider = self.ctx.provider(payment.provider)
-        result = provider.refund(
-            payment.id, payment.provider_ref, payment.amount.amount_minor, payment.amount.currency
+        attempt = AutoRenewTry(payload["attempt"])
+        result = run_auto_renew_try(
+            self.ctx, payload["card_id"], date.fromisoformat(payload["validity_end"]), attempt
         )
-        if not result.succeeded:
-            raise RuntimeError(f"refund refused by {payment.provider}: {result.failure_code}")
-        record_refund(self.ctx, payment.id, payload["order_id"], result, reason=payload["reason"])
+        log.info(
+            "auto-renew try %d of %s (%s): %s",
+            attempt.value,
+            payload["card_id"],
+            payload["validity_end"],
+            result.outcome.value,
+        )
+        if result.outcome is AutoRenewOutcome.IN_DOUBT and attempt.is_last:
+            # No later try will look again: retry this one (it re-checks, never
+            # charges again) until the charge is decided.
+            raise DeliveryError("the period's charge is still undecided")
+
+    def _refund(self, message: OutboxMessage) -> None:
+        # A refund already answered (a repeated delivery) is asked of nobody again.
+        ask = refund_to_ask(self.ctx, message.payload["payment_id"])
+        if ask is None:
+            return
+        provider = self.ctx.provider(ask.provider)
+        result = provider.refund(
+            ask.payment_id, ask.provider_ref, ask.amount.amount_minor, ask.amount.currency
+        )
+        # A refusal is an answer, not a delivery error: the refund becomes "failed"
+        # (or "manual") for staff, and the message is done rather than retried.
+        record_refund_answer(self.ctx, ask.refund_id, result)

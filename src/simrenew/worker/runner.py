@@ -1,5 +1,6 @@
-"""The worker loop: deliver the outbox continuously, run the sweeps (order expiry, card
-lifecycle, the payment janitor, clean-ups) every minute."""
+"""The worker loop: deliver the outbox and run due scheduled jobs continuously, run the
+sweeps (order expiry, card lifecycle, the payment janitor, clean-ups) every minute and
+the scheduled jobs' backstop sweep once a day."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from simrenew.db.order_repository import IDEMPOTENCY_TTL
 from simrenew.services.janitor import run_janitor
 from simrenew.services.lifecycle import sweep_lifecycle
 from simrenew.services.ordering import expire_unpaid_orders
+from simrenew.services.scheduled_jobs import sweep_jobs
+from simrenew.worker.jobs import JobRunner
 
 if TYPE_CHECKING:
     from simrenew.bootstrap import App
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_NS = 60 * 10**9
+# The scheduled jobs' backstop sweep: on start, then once a day.
+JOB_SWEEP_EVERY_NS = 24 * 3600 * 10**9
 # A janitor pass stops claiming after this, so that slow providers do not keep the
 # outbox waiting; what is left is due at the next sweep.
 JANITOR_BUDGET = timedelta(seconds=20)
@@ -53,11 +58,20 @@ def run_worker(app: App, stop: threading.Event) -> None:
     lease, and the sweeps are idempotent."""
     poll_ms = app.settings.worker_poll_ms
     next_sweep = 0
+    next_job_sweep = 0
+    jobs = JobRunner(app.ctx, worker_id=app.relay.worker_id)
     while not stop.is_set():
         busy = False
         try:
             stats = app.relay.run_once()
             busy = bool(stats.delivered or stats.retried or stats.dead)
+            busy = jobs.run_once().any or busy
+            if time.monotonic_ns() >= next_job_sweep:
+                # A failed sweep is tried again with the minute's sweeps, not every poll.
+                next_job_sweep = time.monotonic_ns() + SWEEP_EVERY_NS
+                recorded = sweep_jobs(app.ctx)
+                log.info("job sweep: %d scheduled jobs recorded", recorded)
+                next_job_sweep = time.monotonic_ns() + JOB_SWEEP_EVERY_NS
             if time.monotonic_ns() >= next_sweep:
                 expired = expire_unpaid_orders(app.ctx)
                 result = sweep_lifecycle(app.ctx)

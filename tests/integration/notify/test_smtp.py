@@ -58,9 +58,10 @@ def test_delivers_chinese_subject_and_body_intact() -> None:
     assert message["Subject"] == subject
     assert message["To"] == "chan.taiman@example.com"
     assert message["From"] == SENDER
-    assert message.get_content_type() == "text/plain"
-    assert message.get_content_charset() == "utf-8"
-    assert message.get_content().replace("\r\n", "\n") == body + "\n"
+    assert message.get_content_type() == "multipart/alternative"
+    text_part = message.get_body(("plain",))
+    assert text_part is not None and text_part.get_content_charset() == "utf-8"
+    assert text_part.get_content().replace("\r\n", "\n") == body + "\n"
     assert message["Date"].datetime == FIXED_NOW
     assert "msg_0001abc" in message["Message-ID"]
     assert message["Message-ID"] == "<msg_0001abc@simrenew.example.hk>"

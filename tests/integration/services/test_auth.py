@@ -23,7 +23,7 @@ from simrenew.domain.errors import CardNotFound
 from simrenew.ports import AuthConfig
 from simrenew.ratelimit import LimitsRateLimiter
 from simrenew.services import auth
-from tests.support import FixedClock
+from tests.support import FixedClock, remember_card
 
 KNOWN = "+85251234567"  # a demo card's primary number
 OTHER_CARD = "+85261234567"
@@ -249,8 +249,9 @@ def test_settings_are_kept(app: App, clock: FixedClock) -> None:
     subscriber = auth.authenticate(app.ctx, login(app, KNOWN))
     card = auth.list_cards(app.ctx, subscriber)[0]
     assert auth.get_auto_renew(app.ctx, subscriber, card.id).enabled is False
+    method = remember_card(app, subscriber.id, KNOWN, "ONE2-M1")
     saved = auth.set_auto_renew(
-        app.ctx, subscriber, card.id, enabled=True, offer_code="ONE2-M1", payment_token_id=None
+        app.ctx, subscriber, card.id, enabled=True, offer_code="ONE2-M1", payment_token_id=method.id
     )
     assert auth.get_auto_renew(app.ctx, subscriber, card.id) == saved
     assert auth.set_anti_phishing_word(app.ctx, subscriber, " 龍貓 ") == "龍貓"

@@ -94,15 +94,18 @@ def test_a_payment_that_clears_after_the_card_was_terminated_is_refunded(
         assert uow.orders.get(placed.id).state is OrderState.REFUNDED
     assert app.sandbox.charge(payment.id)["status"] == "refunded"  # type: ignore[index]
     new = [m for m in app.inbox.list(recipient=CARD) if m.message_id not in messages_before]
-    assert len(new) == 1
-    (sms,) = new
+    # Told twice: that the refund is coming, with the reason; and that it was made.
+    assert len(new) == 2
+    (sms,) = [m for m in new if "will be refunded" in m.body]
     assert sms.channel == "sms"
     assert placed.id in sms.body
     assert "HK$88.00" in sms.body
-    assert "refunded" in sms.body
     assert "a new card is needed" in sms.body
+    (done,) = [m for m in new if "has been made" in m.body]
+    assert placed.id in done.body and "HK$88.00" in done.body
     emails = [m for m in app.inbox.list(recipient="alex.wong@example.com") if placed.id in m.body]
-    assert len(emails) == 1 and emails[0].subject is not None and "refund" in emails[0].subject
+    assert len(emails) == 2
+    assert all(m.subject is not None and "refund" in m.subject for m in emails)
     # Nothing went to the network for this order: no allowance for a dead card.
     actions = [c.action for c in app.network.list(iccid=ICCID)]
     assert sorted(actions) == ["activate", "add_allowance", "suspend", "terminate"]
@@ -165,6 +168,10 @@ def test_a_payment_that_would_queue_more_than_12_months_is_refunded(app: App) ->
         assert uow.orders.get(first.id).state is OrderState.FULFILLED
     assert app.sandbox.charge(late.id)["status"] == "refunded"  # type: ignore[index]
     assert app.sandbox.charge(payment.id)["status"] == "succeeded"  # type: ignore[index]
-    (sms,) = [m for m in app.inbox.list(recipient=CARD) if second.id in m.body]
-    assert "more than 12 months would be queued" in sms.body
-    assert "refunded" in sms.body
+    issued, made = sorted(
+        (m for m in app.inbox.list(recipient=CARD) if second.id in m.body),
+        key=lambda m: "has been made" in m.body,
+    )
+    assert "more than 12 months would be queued" in issued.body
+    assert "will be refunded" in issued.body
+    assert "has been made" in made.body

@@ -14,8 +14,9 @@ from simrenew.bootstrap import App
 from simrenew.domain.auth import AuthPolicy, SendLimit
 from simrenew.ports import AuthConfig
 from simrenew.ratelimit import LimitsRateLimiter
+from simrenew.services import auth
 from simrenew.web.app import create_app
-from tests.support import FixedClock
+from tests.support import FixedClock, order, remember_card
 
 KNOWN = "+85251234567"
 OTHER_CARD = "+85261234567"
@@ -263,11 +264,14 @@ def test_settings_round_trip(app: App) -> None:
     got = client.get("/api/v1/me/preferences", headers=headers).json()
     assert got == {**preferences, "security_messages": True}
 
-    renew = {"enabled": True, "offer_code": "ONE2-M1", "payment_token_id": None}
+    subscriber = auth.authenticate(app.ctx, headers["Authorization"].split()[1])
+    method = remember_card(app, subscriber.id, KNOWN, "ONE2-M1")
+    renew = {"enabled": True, "offer_code": "ONE2-M1", "payment_token_id": method.id}
     put = client.put(f"/api/v1/me/auto-renew/{card['id']}", json=renew, headers=headers)
     assert put.status_code == 200, put.text
     got = client.get(f"/api/v1/me/auto-renew/{card['id']}", headers=headers).json()
     assert {k: got[k] for k in renew} == renew
+    assert got["last_try"] is None  # no automatic try yet
     no_offer = client.put(
         f"/api/v1/me/auto-renew/{card['id']}", json={"enabled": True}, headers=headers
     )
@@ -311,3 +315,84 @@ def test_auto_renew_refuses_a_payment_method_that_was_never_saved(app: App) -> N
     assert refused.status_code == 404
     assert refused.json()["code"] == "payment_method_not_found"
     assert refused.json()["detail"] == "No saved payment method pm_123."
+
+
+def test_saved_payment_methods_are_listed_paid_with_and_deleted_over_http(app: App) -> None:
+    client = client_for(app)
+    token = log_in(client, app, KNOWN)
+    subscriber = auth.authenticate(app.ctx, token)
+    assert client.get("/api/v1/me/payment-methods", headers=bearer(token)).json() == []
+    method = remember_card(app, subscriber.id, KNOWN, "ONE2-M1")
+
+    (listed,) = client.get("/api/v1/me/payment-methods", headers=bearer(token)).json()
+    assert {k: listed[k] for k in ("id", "provider", "brand", "last4", "expired")} == {
+        "id": method.id,
+        "provider": "sandbox",
+        "brand": "sandbox",
+        "last4": "4242",
+        "expired": False,
+    }
+    assert listed["description"] == "SANDBOX •••• 4242"
+    assert "token" not in listed  # the provider's token stays with us
+
+    placed = {"order_id": order(app, KNOWN, "ONE2-M1").id}
+    paid = client.post(
+        f"/api/v1/orders/{placed['order_id']}/payments/saved-method",
+        json={"payment_method_id": method.id},
+        headers={**bearer(token), "Idempotency-Key": "pay-with-saved-1"},
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["state"] == "succeeded"
+    status = client.get(f"/api/v1/orders/{placed['order_id']}").json()
+    assert status["state"] == "fulfilled"
+
+    anonymous = client_for(app).post(
+        f"/api/v1/orders/{placed['order_id']}/payments/saved-method",
+        json={"payment_method_id": method.id},
+        headers={"Idempotency-Key": "pay-with-saved-2"},
+    )
+    assert anonymous.status_code == 401
+
+    gone = client.delete(f"/api/v1/me/payment-methods/{method.id}", headers=bearer(token))
+    assert gone.status_code == 204
+    assert client.get("/api/v1/me/payment-methods", headers=bearer(token)).json() == []
+    someone_else = log_in(client, app, OTHER_CARD)
+    refused = client.delete(
+        f"/api/v1/me/payment-methods/{method.id}",
+        headers={**bearer(someone_else), "Accept-Language": "en"},
+    )
+    assert refused.status_code == 404
+    assert refused.json()["code"] == "payment_method_not_found"
+
+
+def test_keeping_a_method_needs_a_session(app: App) -> None:
+    client = client_for(app)
+    placed = {"order_id": order(app, KNOWN, "ONE2-M1").id}
+    refused = client_for(app).post(
+        f"/api/v1/orders/{placed['order_id']}/payments",
+        json={"pay_with": "sandbox", "save_method": True},
+        headers={"Idempotency-Key": "pay-save-1"},
+    )
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "not_authenticated"
+    token = log_in(client, app, KNOWN)
+    started = client.post(
+        f"/api/v1/orders/{placed['order_id']}/payments",
+        json={"pay_with": "sandbox", "save_method": True},
+        headers={**bearer(token), "Idempotency-Key": "pay-save-2"},
+    )
+    assert started.status_code == 201, started.text
+    with app.uow(write=False) as uow:
+        payment = uow.payments.get(started.json()["payment_id"])
+    assert payment.save_for == auth.authenticate(app.ctx, token).id
+
+    (card,) = client.get("/api/v1/me/cards", headers=bearer(token)).json()
+    mine = client.post(
+        "/api/v1/me/orders",
+        json={"card_id": card["id"], "offer_code": "ONE2-M1", "save_method": True},
+        headers={**bearer(token), "Idempotency-Key": "my-order-save-1"},
+    )
+    assert mine.status_code == 201, mine.text
+    with app.uow(write=False) as uow:
+        (payment,) = uow.payments.list_for_order(mine.json()["order_id"])
+    assert payment.save_for == auth.authenticate(app.ctx, token).id

@@ -322,7 +322,8 @@ def test_the_renewal_confirmation_email_arrives_over_smtp(app: App) -> None:
     assert message["To"] == CARD_EMAIL
     assert message["Subject"] == queued.payload["subject"]
     assert placed.id in message["Subject"]
-    assert placed.id in message.get_content()
+    text_part = message.get_body(("plain",))
+    assert text_part is not None and placed.id in text_part.get_content()
     assert message["Message-ID"] == smtp.message_id_header(queued.id)
     # The e-mail went out over SMTP, not into the developer inbox; the SMS did not.
     assert app.inbox.list(recipient=CARD_EMAIL) == []

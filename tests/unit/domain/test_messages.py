@@ -26,6 +26,30 @@ VALUES: dict[MessageKind, dict[str, str]] = {
     },
     MessageKind.REFUND_ISSUED: {**COMMON, "price": "HK$88.00", "reason": "card terminated"},
     MessageKind.PAYMENT_FAILED: COMMON,
+    MessageKind.REFUND_APPROVED: {**COMMON, "price": "HK$88.00"},
+    MessageKind.REFUND_COMPLETED: {**COMMON, "price": "HK$88.00"},
+}
+# Reminders name no order: they are about the card.
+REMINDER = {key: value for key, value in COMMON.items() if key != "order"}
+VALUES |= {
+    MessageKind.REMINDER_EXPIRING: {**REMINDER, "validity_end": "2026-07-30", "days": "7"},
+    MessageKind.REMINDER_EXPIRED: {
+        **REMINDER,
+        "validity_end": "2026-07-30",
+        "grace_end": "2026-08-29",
+    },
+    MessageKind.REMINDER_GRACE: {**REMINDER, "grace_end": "2026-08-29"},
+    MessageKind.REMINDER_DATA_LOW: {**REMINDER, "percent": "20", "left_mb": "1024"},
+}
+# Auto-renew messages are about the card too.
+VALUES |= {
+    MessageKind.AUTO_RENEW_FAILED: {
+        **REMINDER,
+        "offer": "GBA 30 days",
+        "price": "HK$88.00",
+        "next": "2026-07-30 12:00",
+    },
+    MessageKind.AUTO_RENEW_PAUSED: {**REMINDER, "deadline": "2026-08-29 00:00"},
 }
 LANGUAGES = ["zh-Hant", "zh-Hans", "en"]
 MARKERS = {
@@ -39,6 +63,30 @@ MARKERS = {
     (MessageKind.PAYMENT_FAILED, "zh-Hant"): "請重試",
     (MessageKind.PAYMENT_FAILED, "zh-Hans"): "请重试",
     (MessageKind.PAYMENT_FAILED, "en"): "Try again",
+    (MessageKind.REFUND_APPROVED, "zh-Hant"): "客戶服務已批准",
+    (MessageKind.REFUND_APPROVED, "zh-Hans"): "客户服务已批准",
+    (MessageKind.REFUND_APPROVED, "en"): "customer service has approved",
+    (MessageKind.REFUND_COMPLETED, "zh-Hant"): "退款已完成，款項",
+    (MessageKind.REFUND_COMPLETED, "zh-Hans"): "退款已完成，款项",
+    (MessageKind.REFUND_COMPLETED, "en"): "has been made",
+    (MessageKind.REMINDER_EXPIRING, "zh-Hant"): "尚餘",
+    (MessageKind.REMINDER_EXPIRING, "zh-Hans"): "尚余",
+    (MessageKind.REMINDER_EXPIRING, "en"): "day(s) left",
+    (MessageKind.REMINDER_EXPIRED, "zh-Hant"): "撥出服務已暫停",
+    (MessageKind.REMINDER_EXPIRED, "zh-Hans"): "拨出服务已暂停",
+    (MessageKind.REMINDER_EXPIRED, "en"): "outgoing service is suspended",
+    (MessageKind.REMINDER_GRACE, "zh-Hant"): "寬限期",
+    (MessageKind.REMINDER_GRACE, "zh-Hans"): "宽限期",
+    (MessageKind.REMINDER_GRACE, "en"): "grace period",
+    (MessageKind.REMINDER_DATA_LOW, "zh-Hant"): "數據只餘",
+    (MessageKind.REMINDER_DATA_LOW, "zh-Hans"): "数据只余",
+    (MessageKind.REMINDER_DATA_LOW, "en"): "of its data left",
+    (MessageKind.AUTO_RENEW_FAILED, "zh-Hant"): "我們將於",
+    (MessageKind.AUTO_RENEW_FAILED, "zh-Hans"): "我们将于",
+    (MessageKind.AUTO_RENEW_FAILED, "en"): "We will try again at",
+    (MessageKind.AUTO_RENEW_PAUSED, "zh-Hant"): "現已暫停",
+    (MessageKind.AUTO_RENEW_PAUSED, "zh-Hans"): "现已暂停",
+    (MessageKind.AUTO_RENEW_PAUSED, "en"): "is now paused",
 }
 
 
@@ -53,7 +101,8 @@ def test_render_names_the_domain_and_every_value(kind: MessageKind, language: st
         assert value in message.text
     assert MARKERS[(kind, language)] in message.text
     assert message.text.count("http") == 1  # the official domain, no other link
-    assert values["order"] in message.subject
+    if "order" in values:  # a message about an order names it in its subject
+        assert values["order"] in message.subject
     assert values["brand"] in message.subject
     assert "$" not in message.text.replace("HK$", "")  # no placeholder left
 

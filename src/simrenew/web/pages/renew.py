@@ -25,7 +25,15 @@ from simrenew.domain.errors import (
     OfferNotAvailable,
 )
 from simrenew.domain.orders import Channel
-from simrenew.services.my_orders import my_card, my_checkout, my_offers, my_quote
+from simrenew.domain.payment_methods import PaymentMethod
+from simrenew.services.my_orders import (
+    my_card,
+    my_checkout,
+    my_checkout_with_saved_method,
+    my_offers,
+    my_quote,
+)
+from simrenew.services.payment_methods import list_methods, providers_that_save
 from simrenew.services.quoting import Quote
 from simrenew.services.vouchers import VOUCHER, redeem_voucher
 from simrenew.web.pages.home import next_step, payment_choices, result_url
@@ -38,6 +46,7 @@ OfferCode = Annotated[str, Form(max_length=64)]
 Coupon = Annotated[str, Form(max_length=64)]
 FormKey = Annotated[str, Form(min_length=8, max_length=64)]
 PayWith = Annotated[str, Form(max_length=32)]
+Checkbox = Annotated[str | None, Form(max_length=8)]
 
 # The order the offers are listed in: what most people come for first.
 KINDS = (OfferKind.PLAN, OfferKind.ADDON, OfferKind.CREDIT, OfferKind.VALIDITY)
@@ -152,6 +161,7 @@ def renew_confirm(
     """Step two: the price with the coupon and the new validity, before paying. The
     form gets a fresh idempotency key, so that pressing Pay twice orders once."""
     coupon = coupon.strip()
+    ctx = page.app.ctx
     try:
         chosen = my_quote(page.app.ctx, _me(page), card_id, offer_code, coupon or None)
         if chosen.refusal is not None:
@@ -170,7 +180,20 @@ def renew_confirm(
         coupon=coupon,
         form_key=new_form_key(),
         providers=payment_choices(page),
+        savers=[name for name in payment_choices(page) if name in providers_that_save(ctx)],
+        saved_methods=_chargeable_methods(page),
     )
+
+
+def _chargeable_methods(page: Page) -> list[PaymentMethod]:
+    """The subscriber's saved methods that can be charged today (not expired, their
+    provider still offered)."""
+    ctx = page.app.ctx
+    today = ctx.clock.now().astimezone(ctx.clock.tz).date()
+    savers = set(providers_that_save(ctx))
+    return [
+        m for m in list_methods(ctx, _me(page)) if m.provider in savers and not m.expired_on(today)
+    ]
 
 
 @router.post("/cards/{card_id}/renew/pay", dependencies=[CsrfDep])
@@ -181,9 +204,11 @@ def renew_pay(
     form_key: FormKey,
     pay_with: PayWith = "sandbox",
     coupon: Coupon = "",
+    save_method: Checkbox = None,
 ) -> Response:
     """Step three: order and go to the provider's page. The same form sent twice
-    finds the first order (same key) and its checkout again."""
+    finds the first order (same key) and its checkout again. With "remember", the
+    provider keeps the method for the subscriber once the payment succeeds."""
     ctx = page.app.ctx
     coupon = coupon.strip()
     try:
@@ -198,12 +223,44 @@ def renew_pay(
             channel=Channel.WEB,
             idempotency_key=form_key,
             return_url=result_url(page),
+            save_method=save_method is not None,
         )
     except CardNotFound:
         raise
     except DomainError as exc:
         return _offers_again(page, card_id, exc, coupon=coupon, chosen=offer_code)
     return page.redirect(next_step(page, placed.order.id, placed.payment))
+
+
+@router.post("/cards/{card_id}/renew/saved", dependencies=[CsrfDep])
+def renew_with_saved_method(
+    card_id: CardId,
+    page: SignedInPageDep,
+    offer_code: OfferCode,
+    form_key: FormKey,
+    method_id: Annotated[str, Form(max_length=48)],
+    coupon: Coupon = "",
+) -> Response:
+    """Step three with a saved method: order and charge it at once; the result page
+    says how it went (a decline offers to try another way)."""
+    ctx = page.app.ctx
+    coupon = coupon.strip()
+    try:
+        placed = my_checkout_with_saved_method(
+            ctx,
+            _me(page),
+            card_id,
+            offer_code,
+            method_id,
+            coupon=coupon or None,
+            channel=Channel.WEB,
+            idempotency_key=form_key,
+        )
+    except CardNotFound:
+        raise
+    except DomainError as exc:
+        return _offers_again(page, card_id, exc, coupon=coupon, chosen=offer_code)
+    return page.redirect(f"/orders/{placed.order.id}/result")
 
 
 @router.post("/cards/{card_id}/renew/voucher", dependencies=[CsrfDep])

@@ -18,8 +18,10 @@ from simrenew.domain.accounts import AutoRenewSetting, NotificationPreferences, 
 from simrenew.domain.cards import CardState
 from simrenew.domain.catalog import OfferKind
 from simrenew.domain.errors import DomainError
-from simrenew.services import auth
+from simrenew.services import auth, payment_methods
+from simrenew.services.auto_renew import LastTry, last_try
 from simrenew.services.my_orders import my_offers
+from simrenew.services.payment_methods import list_methods
 from simrenew.services.quoting import Quote
 from simrenew.web.i18n import NAMES
 from simrenew.web.languages import SUPPORTED
@@ -35,7 +37,14 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EMAIL_MAX = 254
 # Offers auto-renew may buy: what extends validity. An add-on does not.
 AUTO_RENEW_KINDS = frozenset({OfferKind.PLAN, OfferKind.VALIDITY, OfferKind.CREDIT})
-SAVED = ("language", "messages", "anti_phishing", "anti_phishing_cleared", "auto_renew")
+SAVED = (
+    "language",
+    "messages",
+    "anti_phishing",
+    "anti_phishing_cleared",
+    "auto_renew",
+    "method_deleted",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,7 @@ class AutoRenewCard:
     number: str
     setting: AutoRenewSetting
     offers: list[Quote]
+    last_try: LastTry | None = None
 
 
 def _subscriber(page: Page) -> Subscriber:
@@ -64,6 +74,7 @@ def _saved_notice(page: Page, saved: str | None) -> str | None:
         "anti_phishing": _("Your anti-phishing word is saved."),
         "anti_phishing_cleared": _("Your anti-phishing word is removed."),
         "auto_renew": _("Your auto-renew choice is saved."),
+        "method_deleted": _("The payment method is deleted. It will not be charged again."),
     }
     return notices.get(saved or "")
 
@@ -81,6 +92,7 @@ def _auto_renew_cards(page: Page, subscriber: Subscriber) -> list[AutoRenewCard]
                 display_number(card.primary_number),
                 auth.get_auto_renew(ctx, subscriber, card.id),
                 [q for q in quotes if q.offer.kind in AUTO_RENEW_KINDS],
+                last_try(ctx, card.id),
             )
         )
     return found
@@ -105,6 +117,8 @@ def settings_page(
         preferences=auth.get_preferences(ctx, subscriber),
         anti_phishing_word=subscriber.anti_phishing_word,
         auto_renew=_auto_renew_cards(page, subscriber),
+        payment_methods=list_methods(ctx, subscriber),
+        today=ctx.clock.now().astimezone(ctx.clock.tz).date(),
         languages=[(tag, NAMES[tag]) for tag in SUPPORTED],
         errors=errors or {},
         typed=typed or {},
@@ -208,15 +222,19 @@ def save_auto_renew(
     page: SignedInPageDep,
     enabled: Checkbox = None,
     offer_code: Annotated[str, Form(max_length=48)] = "",
+    method_id: Annotated[str, Form(max_length=48)] = "",
 ) -> Response:
-    """Stored with its offer; no payment method can be saved yet (see the page)."""
+    """Stored with its plan and the saved method it charges (both needed to turn it
+    on; the automation that acts on it is described on the page)."""
     subscriber, ctx = _subscriber(page), page.app.ctx
+    auth.get_auto_renew(ctx, subscriber, card_id)  # someone else's card: not found first
+    missing = None
     if enabled is not None and not offer_code:
-        return settings_page(
-            page,
-            status=422,
-            errors={"auto_renew:" + card_id: page.gettext("Choose a plan to renew with.")},
-        )
+        missing = page.gettext("Choose a plan to renew with.")
+    elif enabled is not None and not method_id:
+        missing = page.gettext("Choose a saved payment method to charge.")
+    if missing is not None:
+        return settings_page(page, status=422, errors={"auto_renew:" + card_id: missing})
     try:
         auth.set_auto_renew(
             ctx,
@@ -224,7 +242,7 @@ def save_auto_renew(
             card_id,
             enabled=enabled is not None,
             offer_code=offer_code or None,
-            payment_token_id=None,
+            payment_token_id=method_id or None,
         )
     except DomainError as exc:
         if exc.status == 404 and exc.code == "card_not_found":
@@ -233,6 +251,15 @@ def save_auto_renew(
             page, status=exc.status, errors={"auto_renew:" + card_id: page.error_text(exc)}
         )
     return page.redirect("/settings?saved=auto_renew")
+
+
+@router.post("/settings/payment-methods/{method_id}/delete", dependencies=[CsrfDep])
+def delete_payment_method(
+    method_id: Annotated[str, Path(max_length=48)], page: SignedInPageDep
+) -> Response:
+    """Deleted at once (never charged again); auto-renew that charged it pauses."""
+    payment_methods.delete_method(page.app.ctx, _subscriber(page), method_id)
+    return page.redirect("/settings?saved=method_deleted#payment-methods")
 
 
 # --- adding another card --------------------------------------------------------------

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request, Response, status
 
 from simrenew.domain.accounts import NotificationPreferences
 from simrenew.domain.auth import TooManyRequests
-from simrenew.services import auth
+from simrenew.services import auth, payment_methods
+from simrenew.services.auto_renew import last_try
 from simrenew.web.auth_deps import (
     SessionTokenDep,
     SubscriberDep,
@@ -33,6 +34,7 @@ from simrenew.web.schemas_account import (
     CardOut,
     CodeRequestIn,
     CodeSentOut,
+    PaymentMethodOut,
     PreferencesIn,
     PreferencesOut,
     SessionIn,
@@ -244,14 +246,15 @@ def set_my_preferences(
     responses=problem_responses(_UNAUTHENTICATED, (404, "card_not_found")),
 )
 def get_auto_renew(card_id: str, subscriber: SubscriberDep, ctx: CtxDep) -> AutoRenewOut:
-    return AutoRenewOut.of(auth.get_auto_renew(ctx, subscriber, card_id))
+    setting = auth.get_auto_renew(ctx, subscriber, card_id)
+    return AutoRenewOut.of(setting, last_try(ctx, card_id))
 
 
 @router.put(
     "/me/auto-renew/{card_id}",
     operation_id="set_auto_renew",
     summary="Store the auto-renew setting of one of my cards",
-    description="Stored now; renewals by it come in a later release.",
+    description="Turning it on needs an offer and one of my saved payment methods.",
     tags=["account"],
     response_model=AutoRenewOut,
     responses=problem_responses(
@@ -260,6 +263,7 @@ def get_auto_renew(card_id: str, subscriber: SubscriberDep, ctx: CtxDep) -> Auto
         (404, "offer_not_found"),
         (404, "payment_method_not_found"),
         (409, "offer_not_available"),
+        (409, "payment_method_unusable"),
         (422, "invalid_input"),
         *_BAD_BODY,
     ),
@@ -275,7 +279,33 @@ def set_auto_renew(
         offer_code=body.offer_code,
         payment_token_id=body.payment_token_id,
     )
-    return AutoRenewOut.of(setting)
+    return AutoRenewOut.of(setting, last_try(ctx, card_id))
+
+
+@router.get(
+    "/me/payment-methods",
+    operation_id="list_my_payment_methods",
+    summary="My saved payment methods (provider tokens; never a card number)",
+    tags=["account"],
+    response_model=list[PaymentMethodOut],
+    responses=problem_responses(_UNAUTHENTICATED),
+)
+def list_my_payment_methods(subscriber: SubscriberDep, ctx: CtxDep) -> list[PaymentMethodOut]:
+    today = ctx.clock.now().astimezone(ctx.clock.tz).date()
+    return [PaymentMethodOut.of(m, today) for m in payment_methods.list_methods(ctx, subscriber)]
+
+
+@router.delete(
+    "/me/payment-methods/{method_id}",
+    operation_id="delete_my_payment_method",
+    summary="Delete a saved payment method; auto-renew that charged it pauses",
+    tags=["account"],
+    status_code=204,
+    responses=problem_responses(_UNAUTHENTICATED, (404, "payment_method_not_found")),
+)
+def delete_my_payment_method(method_id: str, subscriber: SubscriberDep, ctx: CtxDep) -> Response:
+    payment_methods.delete_method(ctx, subscriber, method_id)
+    return Response(status_code=204)
 
 
 @router.put(

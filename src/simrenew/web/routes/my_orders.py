@@ -84,6 +84,7 @@ def quote_my_card(
         (409, "queue_limit_exceeded"),
         (409, "coupon_invalid"),
         (409, "promotion_not_applicable"),
+        (409, "method_cannot_be_saved"),
         (409, "idempotency_in_progress"),
         (422, "idempotency_key_reused"),
         (422, "validation_error"),
@@ -112,6 +113,7 @@ def create_my_order(
             pay_with=body.pay_with,
             channel=channel,
             idempotency_key=key,
+            save_method=body.save_method,
         )
         out = CheckoutOut.of(placed)
         return JSONResponse(out.model_dump(mode="json"), status_code=201)

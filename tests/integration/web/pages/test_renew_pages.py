@@ -19,7 +19,7 @@ from simrenew.domain.orders import Channel, OrderState
 from simrenew.services.lifecycle import sweep_lifecycle
 from tests.integration.web.orders_http import checkout_path, session_of
 from tests.integration.web.pages.pages_http import browser, log_in, submit
-from tests.support import FixedClock, renew
+from tests.support import FixedClock, remember_card, renew
 
 NUMBER = "+85251234567"  # demo ONE2 card, zh-Hant
 OTHER = "+85261234567"  # another subscriber's card
@@ -340,3 +340,60 @@ def test_the_result_page_shows_the_new_validity_after_the_relay(app: App) -> Non
         (placed,) = uow.orders.list_for_card(card.id)
     assert placed.state is OrderState.FULFILLED
     assert card_of(app).validity_end == date(2026, 11, 22) + timedelta(days=91)
+
+
+# --- saved payment methods ------------------------------------------------------------------
+
+
+def test_remember_this_method_then_renew_with_it_in_one_tap(app: App) -> None:
+    client = signed_in(app)
+    card = card_of(app)
+    confirm = choose(client, card.id, "ONE2-M1")
+    assert 'id="save-method"' in confirm.text
+    assert "It can be remembered with: Test payment (sandbox)." in confirm.text
+    assert 'id="pay-saved"' not in confirm.text  # nothing saved yet
+
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', confirm.text))
+    paying = client.post(f"/cards/{card.id}/renew/pay", data={**fields, "save_method": "on"})
+    assert paying.status_code == 303
+    back = on_sandbox(client, paying.headers["location"])
+    assert outcome_of(result(client, app, back)) == "fulfilled"
+    app.relay.drain()  # the outbox keeps the method
+
+    again = choose(client, card.id, "ONE2-M1")
+    saved = re.search(r'name="method_id" value="(pm_\w+)" checked> SANDBOX •••• 4242', again.text)
+    assert saved, again.text
+    paid = submit(
+        client,
+        again,
+        f"/cards/{card.id}/renew/saved",
+        offer_code="ONE2-M1",
+        form_key=form_key_of(again),
+        method_id=saved.group(1),
+    )
+    assert paid.status_code == 303
+    assert outcome_of(result(client, app, paid.headers["location"])) == "fulfilled"
+    assert rows(app, tables.sandbox_charges) == 2
+    assert card_of(app).validity_end == date(2027, 1, 21)  # two 30-day periods
+
+
+def test_someone_elses_saved_method_is_refused_on_the_page(app: App) -> None:
+    owner = signed_in(app, number=OTHER)
+    with app.uow(write=False) as uow:
+        (account,) = [uow.accounts.subscriber_by_phone(OTHER)]
+    assert account is not None
+    method = remember_card(app, account.id, OTHER, "ONE2-M1")
+    del owner
+    client = signed_in(app)
+    card = card_of(app)
+    confirm = choose(client, card.id, "ONE2-M1")
+    refused = submit(
+        client,
+        confirm,
+        f"/cards/{card.id}/renew/saved",
+        offer_code="ONE2-M1",
+        form_key=form_key_of(confirm),
+        method_id=method.id,
+    )
+    assert refused.status_code == 404
+    assert rows(app, tables.orders) == 1  # the owner's own renewal only

@@ -10,9 +10,12 @@ from fastapi.testclient import TestClient
 
 from simrenew.bootstrap import App
 from simrenew.domain.accounts import Subscriber
+from simrenew.domain.auto_renew import AutoRenewTry
 from simrenew.services import auth
+from simrenew.services.auto_renew import run_auto_renew_try
 from tests.integration.web.pages.pages_http import browser, log_in, submit
 from tests.integration.web.test_account_api import sms_code
+from tests.support import remember_card
 
 ONE2 = "+85251234567"
 OTHER = "+85261234567"
@@ -134,18 +137,33 @@ def test_the_anti_phishing_word_is_explained_saved_and_removed(app: App) -> None
     assert account(app).anti_phishing_word is None
 
 
-def test_auto_renew_is_stored_with_its_offer_and_says_nothing_can_be_charged_yet(
+def test_auto_renew_is_stored_with_its_plan_and_saved_method_and_says_how_it_works(
     app: App,
 ) -> None:
     client = signed_in(app)
     card_id = card_id_of(app, ONE2)
     form = client.get("/settings")
-    honest = re.search(r'id="auto-renew-honest">([^<]+)<', form.text)
-    assert honest and "cannot charge anything today" in honest.group(1)
+    how = re.search(r'id="auto-renew-how">([^<]+)<', form.text)
+    assert how and "at most once per period" in how.group(1)
     assert f'action="/settings/cards/{card_id}/auto-renew"' in form.text
+    assert 'id="no-methods"' in form.text
 
-    done = submit(
+    no_method = submit(
         client, form, f"/settings/cards/{card_id}/auto-renew", enabled="on", offer_code="ONE2-M1"
+    )
+    assert no_method.status_code == 422
+    assert alert(no_method.text) == "Choose a saved payment method to charge."
+
+    method = remember_card(app, account(app).id, ONE2, "ONE2-M1")
+    form = client.get("/settings")
+    assert f'<option value="{method.id}">SANDBOX •••• 4242</option>' in form.text
+    done = submit(
+        client,
+        form,
+        f"/settings/cards/{card_id}/auto-renew",
+        enabled="on",
+        offer_code="ONE2-M1",
+        method_id=method.id,
     )
     assert done.status_code == 303
     assert saved_notice(client, done.headers["location"]) == "Your auto-renew choice is saved."
@@ -153,16 +171,46 @@ def test_auto_renew_is_stored_with_its_offer_and_says_nothing_can_be_charged_yet
     assert (setting.enabled, setting.offer_code, setting.payment_token_id) == (
         True,
         "ONE2-M1",
-        None,
+        method.id,
     )
-    assert '<option value="ONE2-M1" selected>' in client.get("/settings").text
+    page = client.get("/settings").text
+    assert '<option value="ONE2-M1" selected>' in page
+    assert f'<option value="{method.id}" selected>' in page
 
     refused = submit(client, form, f"/settings/cards/{card_id}/auto-renew", enabled="on")
     assert refused.status_code == 422
     assert alert(refused.text) == "Choose a plan to renew with."
 
+    card = auth.list_cards(app.ctx, account(app))[0]
+    assert card.validity_end is not None
+    run_auto_renew_try(app.ctx, card_id, card.validity_end, AutoRenewTry.DAY_BEFORE)
+    shown = re.search(rf'id="last-try-{card_id}">([^<]+)<', client.get("/settings").text)
+    assert shown and "Last automatic renewal: " in shown.group(1)
+    assert shown.group(1).split("·")[-1].strip() == "renewed"
+
     off = submit(client, form, f"/settings/cards/{card_id}/auto-renew", offer_code="ONE2-M1")
     assert off.status_code == 303
+    assert auth.get_auto_renew(app.ctx, account(app), card_id).enabled is False
+
+
+def test_a_saved_method_is_listed_and_deleted_and_auto_renew_pauses(app: App) -> None:
+    client = signed_in(app)
+    card_id = card_id_of(app, ONE2)
+    method = remember_card(app, account(app).id, ONE2, "ONE2-M1")
+    auth.set_auto_renew(
+        app.ctx, account(app), card_id, enabled=True, offer_code="ONE2-M1",
+        payment_token_id=method.id,
+    )  # fmt: skip
+    form = client.get("/settings")
+    listed = re.search(rf'<li id="method-{method.id}">(.*?)</li>', form.text, re.S)
+    assert listed and "SANDBOX •••• 4242" in listed.group(1)
+    assert "Expires 11/2029" in listed.group(1)
+    done = submit(client, form, f"/settings/payment-methods/{method.id}/delete")
+    assert done.status_code == 303
+    assert saved_notice(client, done.headers["location"].split("#")[0]) == (
+        "The payment method is deleted. It will not be charged again."
+    )
+    assert 'id="no-methods"' in client.get("/settings").text
     assert auth.get_auto_renew(app.ctx, account(app), card_id).enabled is False
 
 

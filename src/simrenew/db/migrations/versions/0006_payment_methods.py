@@ -47,9 +47,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_methods")),
         sa.UniqueConstraint("provider", "token", name="uq_payment_methods_provider_token"),
     )
-    op.create_index(
-        op.f("ix_payment_methods_subscriber_id"), "payment_methods", ["subscriber_id"]
-    )
+    op.create_index(op.f("ix_payment_methods_subscriber_id"), "payment_methods", ["subscriber_id"])
     op.create_table(
         "sandbox_methods",
         sa.Column("token", sa.String(length=64), nullable=False),
