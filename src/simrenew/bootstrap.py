@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from sqlalchemy import Engine
 
 from simrenew.config import Settings
+from simrenew.db.delivery_repository import SqlDeliveryStatusSink
 from simrenew.db.engine import make_engine
 from simrenew.db.uow import SqlUnitOfWorkFactory
 from simrenew.documents.reminder_ics import reminder_ics
@@ -18,7 +19,14 @@ from simrenew.notify.dev_inbox import DevInbox
 from simrenew.notify.http_sms import HttpSmsSender
 from simrenew.notify.smpp import SmppSender
 from simrenew.notify.smtp import SmtpEmailSender
-from simrenew.ports import AuthConfig, Clock, EmailSender, PaymentProvider, SmsSender
+from simrenew.ports import (
+    AuthConfig,
+    Clock,
+    DeliveryStatusSink,
+    EmailSender,
+    PaymentProvider,
+    SmsSender,
+)
 from simrenew.providers.cash import CashProvider
 from simrenew.providers.registry import close_providers, configured_providers
 from simrenew.providers.sandbox import SandboxGateway, SandboxProvider
@@ -75,9 +83,12 @@ class ChannelMisconfigured(ValueError):
     """The chosen SMS channel lacks some of its settings."""
 
 
-def sms_sender(settings: Settings, inbox: DevInbox) -> SmsSender:
+def sms_sender(
+    settings: Settings, inbox: DevInbox, receipts: DeliveryStatusSink | None = None
+) -> SmsSender:
     """The SMS channel ``sms_channel`` names. Nothing connects yet: SMPP binds on its
-    first message. Receipts are logged until a status sink is wired."""
+    first message (or the worker's ``connect``). Submissions and delivery receipts go
+    to ``receipts``; without one, receipts are only logged."""
     s = settings
     required = {
         "smpp": {"smpp_host": s.smpp_host, "smpp_system_id": s.smpp_system_id,
@@ -90,9 +101,9 @@ def sms_sender(settings: Settings, inbox: DevInbox) -> SmsSender:
             f"sms_channel={s.sms_channel} needs {', '.join(missing)} to be set"
         )
     if s.sms_channel == "smpp":
-        return SmppSender.from_settings(s)
+        return SmppSender.from_settings(s, receipts)
     if s.sms_channel == "http":
-        return HttpSmsSender.from_settings(s)
+        return HttpSmsSender.from_settings(s, receipts)
     return inbox
 
 
@@ -145,7 +156,7 @@ def build(
     relay = OutboxRelay(
         ctx,
         uow,
-        sms=sms_sender(settings, inbox),
+        sms=sms_sender(settings, inbox, SqlDeliveryStatusSink(engine, now=clock.now)),
         email=email,
         network=network,
         batch_size=settings.worker_batch_size,

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from simrenew.cli_reconcile import reconcile_app
 from simrenew.cli_refunds import refunds_app
 from simrenew.cli_vouchers import cash_app, staff_app, vouchers_app
 from simrenew.config import Settings
+from simrenew.db.delivery_repository import PartDelivery, list_for_message
 from simrenew.db.migrate import upgrade
 from simrenew.demo.seed import run_demo, seed
 from simrenew.domain.cards import mask_number
@@ -362,6 +364,24 @@ def inbox(
             out.print(f"  {message.body}")
 
 
+def print_deliveries(parts: list[PartDelivery], message_id: str, tz: tzinfo) -> None:
+    if not parts:
+        err.print(f"[red]error[/red]: no SMS part recorded for {escape(message_id)}")
+        raise typer.Exit(1)
+    table = Table("part", "channel", "gateway id", "status", "error", "submitted", "done")
+    for part in parts:
+        table.add_row(
+            str(part.part or "?"),
+            part.channel,
+            escape(part.remote_id),
+            part.status.value,
+            escape(part.error_code or ""),
+            f"{part.submitted_at.astimezone(tz):%Y-%m-%d %H:%M:%S}" if part.submitted_at else "",
+            f"{part.done_at.astimezone(tz):%Y-%m-%d %H:%M:%S}" if part.done_at else "",
+        )
+    out.print(table)
+
+
 @app.command("outbox")
 def outbox(
     dead: Annotated[bool, typer.Option(help="list dead letters")] = False,
@@ -369,8 +389,17 @@ def outbox(
         str | None, typer.Option(help="put this dead message back in the queue")
     ] = None,
     retry_all: Annotated[bool, typer.Option(help="put every dead message back")] = False,
+    message_id: Annotated[
+        str | None,
+        typer.Option("--message", help="the delivery status of each part of this SMS"),
+    ] = None,
 ) -> None:
-    """The outbox: backlog by state, dead letters, and retrying them."""
+    """The outbox: backlog by state, dead letters, retrying them, SMS delivery status."""
+    if message_id:
+        with running() as application:
+            parts = list_for_message(application.engine, message_id)
+            print_deliveries(parts, message_id, application.settings.tz)
+        return
     with running() as application, application.uow() as uow:
         if retry or retry_all:
             count = uow.outbox.retry_dead(retry, application.ctx.clock.now())

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -23,6 +22,7 @@ from simrenew.domain.auth import AuthPolicy, CodePurpose, LoginCode, Session
 from simrenew.domain.buckets import Bucket
 from simrenew.domain.cards import Card, CardState
 from simrenew.domain.catalog import BucketKind, Catalog, Offer, ProductLine, ZoneMap
+from simrenew.domain.deliveries import DeliveryStatus as DeliveryStatus  # re-exported
 from simrenew.domain.jobs import Job, JobKind, JobState, PlannedJob, SweepWindow
 from simrenew.domain.ledger import LedgerEntry
 from simrenew.domain.orders import Order, OrderState
@@ -207,6 +207,7 @@ class OutboxRepository(Protocol):
     def retry_dead(self, message_id: str | None, at: datetime) -> int: ...
     def purge_delivered(self, before: datetime) -> int: ...
     def counts(self) -> dict[str, int]: ...
+    def oldest_due(self, now: datetime) -> datetime | None: ...
 
 
 class AuditLog(Protocol):
@@ -512,24 +513,6 @@ class EmailSender(Protocol):
     ) -> None: ...
 
 
-class DeliveryStatus(StrEnum):
-    """What a channel's delivery receipt says became of a message (SMPP 3.4 message
-    states). ``final`` ones end it; the others may be followed by a final one."""
-
-    ACCEPTED = "accepted"
-    ENROUTE = "enroute"
-    DELIVERED = "delivered"
-    EXPIRED = "expired"
-    DELETED = "deleted"
-    UNDELIVERABLE = "undeliverable"
-    REJECTED = "rejected"
-    UNKNOWN = "unknown"
-
-    @property
-    def final(self) -> bool:
-        return self not in (DeliveryStatus.ACCEPTED, DeliveryStatus.ENROUTE)
-
-
 @dataclass(frozen=True, slots=True)
 class DeliveryReceipt:
     """A gateway's report on one message (or one part of a long SMS)."""
@@ -547,8 +530,11 @@ class DeliveryStatusSink(Protocol):
     channel's own thread (the SMPP listener) or a callback request; an exception
     makes the channel ask the gateway to report again later where it can."""
 
-    def record_submission(self, message_id: str, provider_message_id: str, channel: str) -> None:
-        """The gateway accepted ``message_id`` (or one part of it) as ``provider_message_id``."""
+    def record_submission(
+        self, message_id: str, provider_message_id: str, channel: str, part: int = 1
+    ) -> None:
+        """The gateway accepted ``message_id`` (or its ``part``-th part, counted from 1)
+        as ``provider_message_id``."""
         ...
 
     def record_receipt(self, receipt: DeliveryReceipt) -> None: ...
@@ -634,6 +620,9 @@ class RateLimiter(Protocol):
     shares the backing store."""
 
     def hit(self, scope: str, key: str, *, limit: int, window: timedelta) -> Throttle: ...
+    def peek(self, scope: str, key: str, *, limit: int, window: timedelta) -> Throttle:
+        """Whether a hit would be allowed now, without counting one."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,15 @@ class LimitsRateLimiter:
         item = RateLimitItemPerSecond(limit, max(window // timedelta(seconds=1), 1))
         if self._limiter.hit(item, scope, key):
             return Throttle(allowed=True)
+        return self._refused(item, scope, key)
+
+    def peek(self, scope: str, key: str, *, limit: int, window: timedelta) -> Throttle:
+        item = RateLimitItemPerSecond(limit, max(window // timedelta(seconds=1), 1))
+        if self._limiter.test(item, scope, key):
+            return Throttle(allowed=True)
+        return self._refused(item, scope, key)
+
+    def _refused(self, item: RateLimitItemPerSecond, scope: str, key: str) -> Throttle:
         stats = self._limiter.get_window_stats(item, scope, key)
         # ``limits`` speaks epoch seconds; whole seconds are all a Retry-After needs.
         wait = int(stats.reset_time) + 1 - time.time_ns() // 1_000_000_000

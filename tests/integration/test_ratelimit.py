@@ -66,6 +66,17 @@ def test_keys_and_scopes_have_their_own_budgets(limiter: LimitsRateLimiter) -> N
     assert limiter.hit("code:ip", "a", limit=1, window=hour).allowed
 
 
+def test_peek_tells_without_counting(limiter: LimitsRateLimiter) -> None:
+    hour = timedelta(hours=1)
+    for _ in range(5):
+        assert limiter.peek("staff:api:user", "root", limit=2, window=hour).allowed
+    assert limiter.hit("staff:api:user", "root", limit=2, window=hour).allowed
+    assert limiter.hit("staff:api:user", "root", limit=2, window=hour).allowed
+    refused = limiter.peek("staff:api:user", "root", limit=2, window=hour)
+    assert not refused.allowed
+    assert 3590 <= refused.retry_after <= 3601
+
+
 def test_two_limiters_on_one_redis_share_the_budget() -> None:
     problem = _redis_problem()
     if problem is not None:

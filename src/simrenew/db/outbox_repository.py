@@ -177,6 +177,17 @@ class SqlOutboxRepository:
         )
         return {key: value for key, value in rows}
 
+    def oldest_due(self, now: datetime) -> datetime | None:
+        """When the longest-waiting pending message became due (the backlog's age);
+        None when nothing is waiting. Messages scheduled for later are not backlog."""
+        o = t.outbox
+        oldest: datetime | None = self._connection.scalar(
+            select(func.min(o.c.available_at)).where(
+                o.c.state == OutboxState.PENDING.value, o.c.available_at <= now
+            )
+        )
+        return oldest
+
 
 class SqlAuditLog:
     def __init__(self, connection: Connection, buffer: list[AuditRecord]) -> None:

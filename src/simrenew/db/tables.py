@@ -738,3 +738,33 @@ scheduled_jobs = Table(
     UniqueConstraint("card_id", "period", "kind", name="uq_scheduled_jobs_card_period_kind"),
     Index("ix_scheduled_jobs_due", "state", "due_at"),
 )
+
+
+# --- message deliveries (migration 0009) ---
+
+# What the SMS gateways report on each part of each SMS (``domain.deliveries``): one
+# row per part submitted, keyed by the gateway's id for it. A receipt that overtakes
+# its submission makes the row first (``message_id`` and ``part`` still unknown); the
+# submission fills them in. ``status`` only moves forwards.
+message_deliveries = Table(
+    "message_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", ID),
+    Column("part", Integer),
+    Column("channel", String(16), nullable=False),
+    Column("remote_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(64)),
+    Column("submitted_at", UtcDateTime),
+    Column("done_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "status IN ('accepted', 'enroute', 'delivered', 'expired', 'deleted', "
+        "'undeliverable', 'rejected', 'unknown')",
+        name="status",
+    ),
+    CheckConstraint("part IS NULL OR part > 0", name="part_positive"),
+    UniqueConstraint("channel", "remote_id", name="uq_message_deliveries_channel_remote_id"),
+    Index("ix_message_deliveries_message_id", "message_id", "part"),
+)

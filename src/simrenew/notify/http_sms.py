@@ -30,8 +30,8 @@ Delivery receipts: the gateway ``POST``s to our callback URL the JSON body
 signed with ``X-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the
 token>``. ``handle_receipt`` checks the signature, parses the body and hands a
 ``DeliveryReceipt`` to the ``DeliveryStatusSink``; it raises ``ReceiptRejected``
-for a bad signature or body (answer 4xx: the gateway must not retry it) and lets
-the sink's own errors through (answer 5xx: the gateway retries later).
+for a bad signature (``ReceiptSignatureInvalid``) or body (answer 4xx: the gateway
+must not retry it) and lets the sink's own errors through (answer 5xx: the gateway retries later).
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ _STATUSES = {
 
 class ReceiptRejected(ValueError):
     """A receipt callback that is not signed with our token or cannot be read."""
+
+
+class ReceiptSignatureInvalid(ReceiptRejected):
+    """A receipt callback whose ``X-Signature`` is missing or not made with our token."""
 
 
 def sign(token: str, body: bytes) -> str:
@@ -153,7 +157,7 @@ class HttpSmsSender:
             SIGNATURE_HEADER.lower(), ""
         )
         if not hmac.compare_digest(signature.encode(), sign(self._token, body).encode()):
-            raise ReceiptRejected("receipt signature does not match")
+            raise ReceiptSignatureInvalid("receipt signature does not match")
         receipt = parse_receipt(body)
         if self._receipts is None:
             log.info(

@@ -316,6 +316,7 @@ class _SequenceGenerator:
 @dataclass
 class _Pending:
     message_id: str | None
+    part: int = 1
     done: threading.Event = field(default_factory=threading.Event)
     response: Any = None  # the answering PDU; None when the link was lost
 
@@ -329,7 +330,7 @@ class _Link:
         *,
         sent: _SentIds,
         on_receipt: Callable[[ParsedReceipt], None],
-        on_submitted: Callable[[str, str], None],
+        on_submitted: Callable[[str, str, int], None],
         enquire_interval: timedelta,
         receipt_tz: tzinfo,
     ) -> None:
@@ -356,9 +357,11 @@ class _Link:
     def start(self) -> None:
         self._thread.start()
 
-    def request(self, pdu: Any, timeout: timedelta, *, message_id: str | None = None) -> Any:
+    def request(
+        self, pdu: Any, timeout: timedelta, *, message_id: str | None = None, part: int = 1
+    ) -> Any:
         """Send ``pdu`` and wait for its answer; raises ``_LinkLost``."""
-        pending = _Pending(message_id)
+        pending = _Pending(message_id, part)
         with self._lock:
             if not self._alive:
                 raise _LinkLost("not connected")
@@ -452,7 +455,7 @@ class _Link:
             if pending is not None:
                 if command == "submit_sm_resp" and not pdu.is_error():
                     # Recorded here, before the next PDU is read: its receipt may be next.
-                    self._record_submission(pending.message_id, _text(pdu.message_id))
+                    self._record_submission(pending.message_id, _text(pdu.message_id), pending.part)
                 pending.response = pdu
                 pending.done.set()
         else:
@@ -464,12 +467,12 @@ class _Link:
         response.sequence = request.sequence
         self._send(response)
 
-    def _record_submission(self, message_id: str | None, provider_id: str) -> None:
+    def _record_submission(self, message_id: str | None, provider_id: str, part: int) -> None:
         if message_id is None or not provider_id:
             return
         self._sent.add(provider_id, message_id)
         try:
-            self._on_submitted(message_id, provider_id)
+            self._on_submitted(message_id, provider_id, part)
         except Exception:
             log.exception("recording SMPP submission %s failed", provider_id)
 
@@ -638,7 +641,7 @@ class SmppSender:
                 short_message=short_message,
             )
             try:
-                response = link.request(pdu, self.timeout, message_id=message_id)
+                response = link.request(pdu, self.timeout, message_id=message_id, part=number)
             except _NoAnswer:
                 raise
             except _LinkLost as exc:
@@ -694,9 +697,9 @@ class SmppSender:
         self._link.start()
         return self._link
 
-    def _record_submission(self, message_id: str, provider_id: str) -> None:
+    def _record_submission(self, message_id: str, provider_id: str, part: int) -> None:
         if self._receipts is not None:
-            self._receipts.record_submission(message_id, provider_id, CHANNEL)
+            self._receipts.record_submission(message_id, provider_id, CHANNEL, part)
 
     def _deliver_receipt(self, parsed: ParsedReceipt) -> None:
         receipt = DeliveryReceipt(

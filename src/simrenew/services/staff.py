@@ -101,17 +101,29 @@ def authenticate_staff(ctx: Context, username: str, password: str) -> StaffUser:
     ``LOGIN_WINDOW`` when a rate limiter is configured. A hash made with older
     parameters is replaced by a fresh one.
     """
-    try:
-        name = normalize_username(username)
-    except InvalidInput:
-        name = username.strip().lower()[:32]
+    name = login_name(username)
     if ctx.auth is not None:
         # Before any transaction: the limiter may be a network service.
         throttle = ctx.auth.limiter.hit("staff:login", name, limit=LOGIN_TRIES, window=LOGIN_WINDOW)
         if not throttle.allowed:
             raise StaffLoginLimited(retry_after=max(throttle.retry_after, 1))
+    return verify_staff(ctx, name, password)
+
+
+def login_name(username: str) -> str:
+    """The name to look up and to count tries against; a name that cannot be valid is
+    still counted (bounded), never refused differently from a wrong password."""
+    try:
+        return normalize_username(username)
+    except InvalidInput:
+        return username.strip().lower()[:32]
+
+
+def verify_staff(ctx: Context, username: str, password: str) -> StaffUser:
+    """``authenticate_staff`` without the limiter, for callers that count only the
+    failures themselves (the admin API checks a password on every request)."""
     with ctx.uow(write=False) as uow:
-        found = uow.staff.find(name)
+        found = uow.staff.find(login_name(username))
     if found is None:
         verify_password(_decoy_hash(), password)
         raise StaffLoginFailed()

@@ -14,7 +14,18 @@ from simrenew.web import idempotency, observability, problems
 from simrenew.web.pages import errors as page_errors
 from simrenew.web.pages.routers import ROUTERS
 from simrenew.web.quick_limits import QuickLimitPolicy, QuickLimits
-from simrenew.web.routes import account, health, my_orders, orders, quick, sandbox, webhooks
+from simrenew.web.routes import (
+    account,
+    admin,
+    health,
+    my_orders,
+    orders,
+    quick,
+    sandbox,
+    sms_receipts,
+    webhooks,
+)
+from simrenew.web.staff_auth import StaffGate
 
 DESCRIPTION = """\
 The simrenew API: check a card, choose a renewal, pay, confirm.
@@ -57,7 +68,10 @@ def create_app(application: App) -> FastAPI:
     )
     app.include_router(quick.router)
     app.include_router(orders.router)
+    app.include_router(sms_receipts.router)
     app.include_router(webhooks.router)
+    app.state.staff_gate = StaffGate(limiter)
+    app.include_router(admin.router)
     if "sandbox" in application.ctx.providers:
         app.include_router(sandbox.router)
     idempotency.document_keys_as_required(app)

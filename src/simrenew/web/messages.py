@@ -247,6 +247,22 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "zh-Hans": ("找不到支付服务", "没有此支付服务。"),
         "en": ("Provider not found", "No such payment provider."),
     },
+    # --- SMS delivery receipts --------------------------------------------------------------
+    "sms_receipt_signature_invalid": {
+        "zh-Hant": ("回條簽署無效", "短訊送達回條的簽署無法核實，已拒絕。"),
+        "zh-Hans": ("回执签名无效", "短信送达回执的签名无法核实，已拒绝。"),
+        "en": ("Receipt signature invalid", "The SMS delivery receipt failed verification."),
+    },
+    "sms_receipt_invalid": {
+        "zh-Hant": ("回條無法讀取", "短訊送達回條的內容無法讀取，已拒絕。"),
+        "zh-Hans": ("回执无法读取", "短信送达回执的内容无法读取，已拒绝。"),
+        "en": ("Receipt unreadable", "The SMS delivery receipt cannot be read."),
+    },
+    "sms_channel_not_http": {
+        "zh-Hant": ("不接受短訊回條", "本系統並非經 HTTP 閘道發送短訊。"),
+        "zh-Hans": ("不接受短信回执", "本系统并非经 HTTP 网关发送短信。"),
+        "en": ("No HTTP SMS channel", "This instance sends no SMS over an HTTP gateway."),
+    },
     "payload_too_large": {
         "zh-Hant": ("內容過大", "請求內容過大。"),
         "zh-Hans": ("内容过大", "请求内容过大。"),
@@ -270,6 +286,35 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "zh-Hant": ("未登入", "請先登入：未有有效的登入狀態。"),
         "zh-Hans": ("未登录", "请先登录：没有有效的登录状态。"),
         "en": ("Not authenticated", "Log in first: no valid session was presented."),
+    },
+    # --- staff and the admin API ---------------------------------------------------------
+    "staff_login_failed": {
+        "zh-Hant": ("未能登入", "用戶名稱或密碼錯誤。"),
+        "zh-Hans": ("未能登录", "用户名或密码错误。"),
+        "en": ("Not authenticated", "Wrong username or password."),
+    },
+    "staff_login_limited": {
+        "zh-Hant": ("嘗試次數過多", "此用戶登入嘗試次數過多，請於 {retry_after} 秒後再試。"),
+        "zh-Hans": ("尝试次数过多", "此用户登录尝试次数过多，请于 {retry_after} 秒后再试。"),
+        "en": (
+            "Too many requests",
+            "Too many login attempts for this user; retry in {retry_after} seconds.",
+        ),
+    },
+    "staff_role_required": {
+        "zh-Hant": ("沒有權限", "此操作需要 {roles} 角色；{role} 角色不可使用。"),
+        "zh-Hans": ("没有权限", "此操作需要 {roles} 角色；{role} 角色不可使用。"),
+        "en": ("Not permitted", "This needs the role {roles}; role {role} may not use it."),
+    },
+    "dead_letter_not_found": {
+        "zh-Hant": ("找不到失敗訊息", "沒有編號為 {key!r} 的失敗外發訊息。"),
+        "zh-Hans": ("找不到失败消息", "没有编号为 {key!r} 的失败外发消息。"),
+        "en": ("Dead letter not found", "No dead outbox message {key!r}."),
+    },
+    "dead_job_not_found": {
+        "zh-Hant": ("找不到失敗排程工作", "沒有編號為 {key!r} 的失敗排程工作。"),
+        "zh-Hans": ("找不到失败计划任务", "没有编号为 {key!r} 的失败计划任务。"),
+        "en": ("Dead job not found", "No dead scheduled job {key!r}."),
     },
     "login_code_invalid": {
         "zh-Hant": ("驗證碼無效", "驗證碼錯誤或已失效，請重新索取。"),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from simrenew.db import idempotent_requests
 from simrenew.db.order_repository import IDEMPOTENCY_TTL
+from simrenew.ports import DeliveryError
 from simrenew.services.janitor import run_janitor
 from simrenew.services.lifecycle import sweep_lifecycle
 from simrenew.services.ordering import expire_unpaid_orders
@@ -52,11 +53,25 @@ def forget_delivered_messages(app: App) -> int:
     return forgotten
 
 
+def connect_sms(app: App) -> None:
+    """Bind the SMS channel now if it keeps a connection (SMPP), so that receipts for
+    messages sent before a restart flow before the next message. A failure is only
+    logged: the relay binds again with its first message and retries as usual."""
+    connect = getattr(app.relay.sms, "connect", None)
+    if not callable(connect):
+        return
+    try:
+        connect()
+    except DeliveryError as exc:
+        log.warning("SMS channel not connected yet: %s", exc)
+
+
 def run_worker(app: App, stop: threading.Event) -> None:
     """Run until ``stop`` is set. Any number of workers may run side by side: the
     outbox and the payments due for a re-check are claimed with SKIP LOCKED under a
     lease, and the sweeps are idempotent."""
     poll_ms = app.settings.worker_poll_ms
+    connect_sms(app)
     next_sweep = 0
     next_job_sweep = 0
     jobs = JobRunner(app.ctx, worker_id=app.relay.worker_id)

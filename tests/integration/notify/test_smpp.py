@@ -40,7 +40,9 @@ class MemorySink:
         self.submissions: list[tuple[str, str, str]] = []
         self.receipts: list[DeliveryReceipt] = []
 
-    def record_submission(self, message_id: str, provider_message_id: str, channel: str) -> None:
+    def record_submission(
+        self, message_id: str, provider_message_id: str, channel: str, part: int = 1
+    ) -> None:
         with self._lock:
             self.submissions.append((message_id, provider_message_id, channel))
 
