@@ -19,36 +19,42 @@ Each side runs ``--rounds`` times, alternating; medians and the ratio are printe
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
-import os
-import random
-import shutil
-import sqlite3
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+# bench/http.py would shadow the standard library's `http` package: drop this folder.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from simrenew.bootstrap import build
-from simrenew.config import Settings
-from simrenew.db.engine import make_engine
-from simrenew.db.migrate import upgrade
-from simrenew.demo.seed import demo_text
-from simrenew.domain.cards import luhn_check_digit
-from simrenew.domain.orders import Channel
-from simrenew.services.cards import import_cards
-from simrenew.services.catalog import import_catalog
-from simrenew.services.ordering import PlaceOrder, checkout
-from simrenew.services.payments import handle_callback
-from simrenew.services.quoting import quote
+
+import argparse  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import sqlite3  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from simrenew.bootstrap import build  # noqa: E402
+from simrenew.config import Settings  # noqa: E402
+from simrenew.db.engine import make_engine  # noqa: E402
+from simrenew.db.migrate import upgrade  # noqa: E402
+from simrenew.demo.seed import demo_text  # noqa: E402
+from simrenew.domain.cards import luhn_check_digit  # noqa: E402
+from simrenew.domain.orders import Channel  # noqa: E402
+from simrenew.services.cards import import_cards  # noqa: E402
+from simrenew.services.catalog import import_catalog  # noqa: E402
+from simrenew.services.ordering import PlaceOrder, checkout  # noqa: E402
+from simrenew.services.payments import handle_callback  # noqa: E402
+from simrenew.services.quoting import quote  # noqa: E402
 
 OFFER = "ONE2-D1"  # a day pass: 12 months of them fit the queue limit (365 per card)
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

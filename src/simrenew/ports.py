@@ -484,8 +484,9 @@ Attachment = tuple[str, str, bytes]
 
 
 class ReminderCalendar(Protocol):
-    """An ``.ics`` file (UTF-8) with the renewal date, in ``language``; reminder
-    e-mails carry it (documents/reminder_ics.py)."""
+    """An ``.ics`` file (UTF-8) with the renewal date, in ``language``: the last valid
+    day, or with ``grace_end`` the last day of grace; reminder e-mails carry it
+    (documents/reminder_ics.py)."""
 
     def __call__(
         self,
@@ -497,6 +498,7 @@ class ReminderCalendar(Protocol):
         official_domain: str,
         tz: tzinfo,
         now: datetime,
+        grace_end: date | None = None,
     ) -> bytes: ...
 
 

@@ -78,29 +78,44 @@ def reminder_calendar(
     gettext: Callable[[str], str],
     fmt: Formatter,
     now: datetime,
+    grace_end: date | None = None,
 ) -> bytes:
     """The reminder as an ``.ics`` file (UTF-8). ``uid`` should be stable per card and
     validity end, so that a second download updates the event rather than adding one.
-    Raises ``ValueError`` when ``now`` is naive."""
+    With ``grace_end`` (the card's validity has ended), the event is the last day of
+    grace instead: the last day to renew and keep the number. Raises ``ValueError``
+    when ``now`` is naive."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     _ = gettext
     digits = number_masked[-4:]
-    until = fmt.date(validity_end, "long")
     url = f"https://{official_domain}/"
     summary = _("Renew your card ending {digits}").format(digits=digits)
+    if grace_end is None:
+        day = validity_end
+        until = fmt.date(validity_end, "long")
+        explained = _(
+            "Your card {number} is valid until {date}. Renew before then to keep your number."
+        ).format(number=number_masked, date=until)
+        alarm_text = _("Your card ending {digits} is valid until {date}. Renew it now.").format(
+            digits=digits, date=until
+        )
+    else:
+        day = grace_end
+        until = fmt.date(grace_end, "long")
+        explained = _(
+            "Your card {number} has expired. Renew by {date} to keep your number."
+        ).format(number=number_masked, date=until)
+        alarm_text = _("Your card ending {digits} must be renewed by {date}. Renew it now.").format(
+            digits=digits, date=until
+        )
     description = "\n".join(
         (
-            _(
-                "Your card {number} is valid until {date}. Renew before then to keep your number."
-            ).format(number=number_masked, date=until),
+            explained,
             _("Renew only at {url} — we never send payment links from any other website.").format(
                 url=url
             ),
         )
-    )
-    alarm_text = _("Your card ending {digits} is valid until {date}. Renew it now.").format(
-        digits=digits, date=until
     )
     language = f"LANGUAGE={fmt.language}"
 
@@ -114,8 +129,8 @@ def reminder_calendar(
         "BEGIN:VEVENT",
         f"UID:{escape_text(uid)}",
         f"DTSTAMP:{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}",
-        f"DTSTART;TZID={TZID}:{_local(validity_end, EVENT_START)}",
-        f"DTEND;TZID={TZID}:{_local(validity_end, EVENT_END)}",
+        f"DTSTART;TZID={TZID}:{_local(day, EVENT_START)}",
+        f"DTEND;TZID={TZID}:{_local(day, EVENT_END)}",
         f"SUMMARY;{language}:{escape_text(summary)}",
         f"DESCRIPTION;{language}:{escape_text(description)}",
         f"URL:{url}",

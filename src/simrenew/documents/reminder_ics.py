@@ -20,6 +20,7 @@ def reminder_ics(
     official_domain: str,
     tz: tzinfo,
     now: datetime,
+    grace_end: date | None = None,
 ) -> bytes:
     language = supported(language)
     return reminder_calendar(
@@ -30,4 +31,5 @@ def reminder_ics(
         gettext=translations(language).gettext,
         fmt=Formatter(language, tz),
         now=now,
+        grace_end=grace_end,
     )

@@ -8,15 +8,16 @@ language: without an account there is no preference to honour and no word to car
 and a subscriber who wants no reminders opts out by signing in once (SPEC: opt-out
 is a setting of the account).
 
-Messages name only the official domain; e-mails before the validity end carry an
-``.ics`` file with the renewal date (``Context.calendar``, documents/reminder_ics.py).
+Messages name only the official domain; every reminder e-mail carries an ``.ics``
+file with the date to renew by (``Context.calendar``, documents/reminder_ics.py): the
+last valid day, or once the card is in grace, the last day of grace.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from simrenew.domain.cards import Card, mask_number
 from simrenew.domain.jobs import DATA_THRESHOLDS, DAYS_BEFORE, Job, JobKind
@@ -101,9 +102,12 @@ def send_reminder(
         payload: dict[str, object] = {"to": recipient.to, "text": text, "kind": kind.value}
         if recipient.channel is OutboxKind.EMAIL:
             payload["subject"] = subject
-            if job.kind in DAYS_BEFORE and ctx.calendar is not None:
+            if ctx.calendar is not None:
+                # In grace, the date to keep is the last day of grace, not the end.
+                in_grace = job.kind in (JobKind.REMIND_EXPIRED, JobKind.REMIND_GRACE)
+                grace_end = validity_end + timedelta(days=grace_days) if in_grace else None
                 payload["attachments"] = [
-                    _calendar(ctx.calendar, ctx, card, job, recipient.language, now)
+                    _calendar(ctx.calendar, ctx, card, job, recipient.language, now, grace_end)
                 ]
         # One message per job and recipient, whatever happens to the job afterwards.
         to_hash = hashlib.sha256(recipient.to.encode()).hexdigest()[:16]
@@ -117,7 +121,13 @@ def send_reminder(
 
 
 def _calendar(
-    calendar: ReminderCalendar, ctx: Context, card: Card, job: Job, language: str, now: datetime
+    calendar: ReminderCalendar,
+    ctx: Context,
+    card: Card,
+    job: Job,
+    language: str,
+    now: datetime,
+    grace_end: date | None,
 ) -> dict[str, str]:
     """The ``.ics`` as text in the outbox payload (the relay hands it to SMTP as a
     ``text/calendar`` attachment)."""
@@ -129,6 +139,7 @@ def _calendar(
         official_domain=ctx.official_domain,
         tz=ctx.clock.tz,
         now=now,
+        grace_end=grace_end,
     )
     return {
         "filename": CALENDAR_FILE,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -208,6 +208,20 @@ def auto_renew_orders(app: App, card_id: str) -> list[tuple[str, str, int]]:
         ]
 
 
+def messages(app: App) -> list[tuple[str, str]]:
+    """(local time, kind) of every SMS to the card's number, in order."""
+    o = t.outbox
+    with app.engine.connect() as connection:
+        rows = connection.execute(
+            select(o).where(o.c.kind == "sms").order_by(o.c.created_at, o.c.id)
+        ).all()
+    return [
+        (row.created_at.astimezone(HKT).strftime("%Y-%m-%d %H:%M"), row.payload["kind"])
+        for row in rows
+        if row.payload["to"] == CARD
+    ]
+
+
 def message_kinds(app: App) -> list[str]:
     o = t.outbox
     with app.engine.connect() as connection:
@@ -268,6 +282,35 @@ def test_a_year_with_auto_renew_renews_each_month_once_then_pauses_when_the_card
         card = uow.cards.get(card_id)
     assert card.state.value == "terminated"
     assert card.state_since == datetime(2027, 7, 22, tzinfo=HKT).astimezone(UTC)
+
+    # Every message of the year, to the minute: each month the three reminders and
+    # the renewal at 00:00 of the last valid day; then the declines, each told, the
+    # pause, and grace's reminders until the number goes.
+    monthly = []
+    for ends in ("2026-12-21", "2027-01-21", "2027-02-21", "2027-03-21", "2027-04-21",
+                 "2027-05-21"):  # fmt: skip
+        last = date.fromisoformat(ends)
+        monthly += [
+            (f"{last - timedelta(days=days)} 10:00", "reminder_expiring") for days in (7, 3, 1)
+        ]
+        monthly.append((f"{ends} 00:00", "renewal_confirmed"))
+    assert messages(app) == [
+        ("2026-11-22 10:00", "login_code"),
+        ("2026-11-22 10:00", "renewal_confirmed"),  # the purchase that saved the card
+        *monthly,
+        ("2027-06-14 10:00", "reminder_expiring"),
+        ("2027-06-18 10:00", "reminder_expiring"),
+        ("2027-06-20 10:00", "reminder_expiring"),
+        ("2027-06-21 00:00", "auto_renew_failed"),
+        ("2027-06-21 12:00", "auto_renew_failed"),
+        ("2027-06-21 22:00", "auto_renew_failed"),
+        ("2027-06-22 10:00", "reminder_expired"),
+        ("2027-06-23 00:00", "auto_renew_paused"),
+        ("2027-06-29 10:00", "reminder_grace"),
+        ("2027-07-06 10:00", "reminder_grace"),
+        ("2027-07-13 10:00", "reminder_grace"),
+        ("2027-07-20 10:00", "reminder_grace"),
+    ]
     with app.uow(write=False) as uow:
         assert uow.jobs.counts().get("dead", 0) == 0
         assert uow.outbox.counts().get("dead", 0) == 0

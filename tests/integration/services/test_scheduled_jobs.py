@@ -723,3 +723,18 @@ def test_kill_9_of_a_worker_mid_batch_loses_and_doubles_nothing(
         ]
     assert len(to_grace) == len({row.entity_id for row in to_grace}) == 9
     assert len(suspends) == len(set(suspends)) == 9
+
+
+def test_reminder_emails_in_grace_carry_the_last_day_to_renew(app: App, clock: FixedClock) -> None:
+    runner = JobRunner(app.ctx, worker_id="w1")
+    renew(app, MAILED_CARD, "ONE2-M1")  # valid until 2026-12-21; 30 days of grace
+    live_until(app, clock, runner, _at(2026, 12, 29, 12, 0))
+    mails = {
+        p["kind"]: p["attachments"][0]["text"]
+        for p in _texts(app, "chan.taiman@example.com.hk", "reminder_expired")
+        + _texts(app, "chan.taiman@example.com.hk", "reminder_grace")
+    }
+    assert set(mails) == {"reminder_expired", "reminder_grace"}
+    for ics in mails.values():
+        assert "DTSTART;TZID=Asia/Hong_Kong:20270120T100000" in ics  # grace's last day
+        assert "已過期" in ics.replace("\r\n ", "")

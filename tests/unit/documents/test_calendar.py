@@ -137,6 +137,30 @@ def test_the_texts_are_translated_and_escaped() -> None:
     assert "https://simrenew.example.hk/" in second
 
 
+@pytest.mark.parametrize(
+    ("language", "explained"),
+    [
+        (
+            "zh-Hant",
+            "你的電話卡 +852****4567 已過期。請於 2027年1月30日 或之前續期，以保留你的號碼。",
+        ),
+        (
+            "zh-Hans",
+            "你的电话卡 +852****4567 已过期。请于 2027年1月30日 或之前续期，以保留你的号码。",
+        ),
+        ("en", "Your card +852****4567 has expired. Renew by 30 January 2027 to keep your number."),
+    ],
+)
+def test_in_grace_the_event_is_the_last_day_to_renew(language: str, explained: str) -> None:
+    data = calendar(language, grace_end=date(2027, 1, 30))
+    physical_lines(data)
+    (event,) = components(parse(data))["VEVENT"]
+    assert only(event, "DTSTART")[1:] == ("TZID=Asia/Hong_Kong", "20270130T100000")
+    assert unescape(only(event, "DESCRIPTION")[2]).split("\n")[0] == explained
+    for alarm in components(parse(data))["VALARM"]:
+        assert "4567" in unescape(only(alarm, "DESCRIPTION")[2])
+
+
 def test_the_english_description_escapes_its_commas() -> None:
     (event,) = components(parse(calendar("en")))["VEVENT"]
     assert unescape(only(event, "SUMMARY")[2]) == "Renew your card ending 4567"
