@@ -3,12 +3,9 @@ application on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import traceback
-from dataclasses import dataclass
-
 import pytest
 import typer
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from simrenew.bootstrap import App
 from simrenew.cli import app as simrenew_app
@@ -17,6 +14,7 @@ from simrenew.cli_vouchers import staff_app
 from simrenew.domain.orders import OrderState
 from simrenew.ports import RefundResult
 from simrenew.services.vouchers import redeem_voucher
+from tests.integration.cli.typer_cli import TyperCli
 from tests.integration.services.test_refunds import (
     ScriptedProvider,
     offering_everything,
@@ -35,24 +33,7 @@ cli_app.add_typer(refunds_app, name="refunds")
 cli_app.add_typer(staff_app, name="staff")
 
 
-@dataclass
-class Cli:
-    shop: App
-
-    def __call__(self, *args: str, code: int = 0, input: str | None = None) -> Result:
-        result = CliRunner().invoke(
-            cli_app, list(args), obj=self.shop, input=input, env={"COLUMNS": "250"}
-        )
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            assert result.exc_info is not None
-            shown = "".join(traceback.format_exception(*result.exc_info))
-            pytest.fail(f"`simrenew {' '.join(args)}` raised instead of exiting:\n{shown}")
-        assert result.exit_code == code, (
-            f"`simrenew {' '.join(args)}` exited {result.exit_code}, expected {code}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-        )
-        return result
-
+class Cli(TyperCli):
     def add_staff(self, username: str, role: str) -> None:
         self("staff", "add", username, "--role", role, "--password-stdin", input=f"{PASSWORD}\n")
 
@@ -69,7 +50,7 @@ def shop(app: App, scripted: ScriptedProvider) -> App:
 
 @pytest.fixture
 def cli(shop: App) -> Cli:
-    return Cli(shop)
+    return Cli(cli_app, shop, columns=250)
 
 
 def test_the_command_is_registered() -> None:

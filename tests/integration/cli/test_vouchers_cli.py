@@ -6,14 +6,11 @@ from __future__ import annotations
 import csv
 import os
 import stat
-import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import typer
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
 
 from simrenew.bootstrap import App
 from simrenew.cli_vouchers import cash_app, staff_app, vouchers_app
@@ -21,6 +18,7 @@ from simrenew.db import tables as t
 from simrenew.domain.orders import OrderState
 from simrenew.domain.vouchers import normalize_pin, parse_serial
 from simrenew.services.vouchers import redeem_voucher
+from tests.integration.cli.typer_cli import TyperCli
 from tests.integration.services.test_vouchers import everything_stored, wired
 from tests.support import order
 
@@ -33,23 +31,7 @@ cli_app.add_typer(staff_app, name="staff")
 cli_app.add_typer(cash_app, name="cash")
 
 
-@dataclass
-class Cli:
-    shop: App
-
-    def __call__(self, *args: str, code: int = 0, input: str | None = None) -> Result:
-        result = CliRunner().invoke(
-            cli_app, list(args), obj=self.shop, input=input, env={"COLUMNS": "200"}
-        )
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            assert result.exc_info is not None
-            shown = "".join(traceback.format_exception(*result.exc_info))
-            pytest.fail(f"`simrenew {' '.join(args)}` raised instead of exiting:\n{shown}")
-        assert result.exit_code == code, (
-            f"`simrenew {' '.join(args)}` exited {result.exit_code}, expected {code}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-        )
-        return result
+Cli = TyperCli
 
 
 @pytest.fixture
@@ -59,7 +41,7 @@ def shop(app: App) -> App:
 
 @pytest.fixture
 def cli(shop: App) -> Cli:
-    return Cli(shop)
+    return Cli(cli_app, shop)
 
 
 def read_pins(path: Path) -> list[dict[str, str]]:

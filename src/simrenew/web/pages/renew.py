@@ -170,6 +170,8 @@ def renew_confirm(
         raise
     except DomainError as exc:
         return _offers_again(page, card_id, exc, coupon=coupon, chosen=offer_code)
+    choices = payment_choices(page)
+    savers = set(providers_that_save(ctx))
     return page.render(
         "renew_confirm.html",
         card=chosen.card,
@@ -179,18 +181,17 @@ def renew_confirm(
         after=after_renewal(page, chosen.card, chosen),
         coupon=coupon,
         form_key=new_form_key(),
-        providers=payment_choices(page),
-        savers=[name for name in payment_choices(page) if name in providers_that_save(ctx)],
-        saved_methods=_chargeable_methods(page),
+        providers=choices,
+        savers=[name for name in choices if name in savers],
+        saved_methods=_chargeable_methods(page, savers),
     )
 
 
-def _chargeable_methods(page: Page) -> list[PaymentMethod]:
+def _chargeable_methods(page: Page, savers: set[str]) -> list[PaymentMethod]:
     """The subscriber's saved methods that can be charged today (not expired, their
-    provider still offered)."""
+    provider, one of ``savers``, still offered)."""
     ctx = page.app.ctx
     today = ctx.clock.now().astimezone(ctx.clock.tz).date()
-    savers = set(providers_that_save(ctx))
     return [
         m for m in list_methods(ctx, _me(page)) if m.provider in savers and not m.expired_on(today)
     ]
